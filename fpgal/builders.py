@@ -1,0 +1,73 @@
+"""Config → physics objects. The only place that maps config sections onto library classes.
+
+Each builder takes a validated :class:`fpgal.config.Config` and returns a plain library object
+(grid, field, tensor, source, spectrum, boundary, gas), so the pipeline reads as
+field → tensor → operator → solve → CR density → emission → maps.
+"""
+from __future__ import annotations
+
+from .boundary import Box, Cylinder
+from .config import Config, ConfigError
+from .diffusion import BrokenPowerLaw, FieldAligned
+from .grid import Grid, log_energy_axis
+
+
+def build_grid(cfg: Config) -> Grid:
+    try:
+        grid = Grid.from_mesh(cfg.grid.mesh)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"config key 'grid.mesh' = {cfg.grid.mesh!r}: {exc}") from None
+    g = cfg.grid
+    if g.n_E or g.E_min_GeV or g.E_max_GeV:
+        E = grid.E_GeV
+        grid = grid.with_energies(log_energy_axis(g.E_min_GeV or E[0], g.E_max_GeV or E[-1], g.n_E or E.size))
+    return grid
+
+
+def build_field(cfg: Config):
+    from .fields import field_from_name
+    try:
+        return field_from_name(cfg.field.model, **cfg.field.params)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"config key 'field.model' = {cfg.field.model!r} (params {cfg.field.params}): {exc}") from None
+
+
+def build_d_par(cfg: Config) -> BrokenPowerLaw:
+    d = cfg.diffusion
+    return BrokenPowerLaw(d.D0_cm2_s, d.E_br_GeV, d.gamma1, d.gamma2)
+
+
+def build_tensor(cfg: Config, epsilon: float, field=None) -> FieldAligned:
+    return FieldAligned(build_field(cfg) if field is None else field, epsilon, build_d_par(cfg))
+
+
+def build_source(cfg: Config):
+    from .sources import source_from_name
+    try:
+        return source_from_name(cfg.source.distribution, **cfg.source.params)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ConfigError(f"config key 'source.distribution' = {cfg.source.distribution!r} "
+                          f"(params {cfg.source.params}): {exc}") from None
+
+
+def build_spectrum(cfg: Config):
+    from .spectra import SmoothBrokenPowerLaw
+    s = cfg.spectrum
+    return SmoothBrokenPowerLaw(Q0=s.Q0, p_br_GeV=s.p_br_GeV, alpha1=s.alpha1, alpha2=s.alpha2, w=s.w,
+                                E_cut_GeV=s.E_cut_GeV or None)
+
+
+def build_boundary(cfg: Config):
+    b = cfg.boundary
+    return Cylinder(b.R_kpc, b.H_kpc) if b.type == "cylinder" else Box()
+
+
+def build_gas(cfg: Config, name: str | None = None):
+    from .emission.gas import gas_from_name
+    name = name or cfg.skymap.gas
+    try:
+        return gas_from_name(name, sun_distance_kpc=cfg.observer.sun_distance_kpc)
+    except TypeError:
+        return gas_from_name(name)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"gas model {name!r}: {exc}") from None

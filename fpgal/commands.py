@@ -1,0 +1,131 @@
+"""Handlers of the CLI subcommands: parse → validate config → call the pipeline / library."""
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from .config import Config, ConfigError, load_config
+from .log import get_logger, mpi_rank_size
+
+log = get_logger("cli")
+
+
+def _overrides(pairs: list[str]) -> dict:
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. grid.mesh=\"milkyway-0.5kpc\"")
+        key, value = pair.split("=", 1)
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = value  # bare string
+    return out
+
+
+def load(args) -> Config:
+    overrides = _overrides(getattr(args, "set", []))
+    if getattr(args, "output_dir", None):
+        overrides["output_dir"] = args.output_dir
+    return load_config(args.config, overrides)
+
+
+def _print0(*a) -> None:
+    if mpi_rank_size()[0] == 0:
+        print(*a, flush=True)
+
+
+def cmd_info(args, petsc_opts) -> int:
+    from mpi4py import MPI  # initialises MPI: the size printed is the real one
+
+    from .io import versions
+    rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+    v = versions()
+    lines = [f"fpgal {v['fpgal']}", f"MPI ranks: {size}", f"MPI library: {v['mpi']}", f"PETSc: {v['petsc']}",
+             f"petsc4py: {v['petsc4py']}", f"mpi4py: {v['mpi4py']}", f"python: {v['python']}",
+             f"numpy: {v['numpy']}  scipy: {v['scipy']}  h5py: {v['h5py']}  healpy: {v['healpy']}  "
+             f"aafragpy: {v['aafragpy']}"]
+    try:
+        from .data import data_dir
+        lines.append(f"data directory: {data_dir()}")
+    except FileNotFoundError as exc:
+        lines.append(f"data directory: MISSING ({exc})")
+    if args.petsc_config:
+        try:
+            import petsc4py
+            cfg = petsc4py.get_config()
+            lines.append(f"PETSc dir: {cfg.get('PETSC_DIR')}  arch: {cfg.get('PETSC_ARCH')}")
+            import petsc
+            conf = Path(petsc.get_petsc_dir()) / "lib" / "petsc" / "conf" / "petscvariables"
+            for line in conf.read_text().splitlines():
+                if line.startswith("CONFIGURE_OPTIONS"):
+                    lines.append(f"PETSc configure: {line.split('=', 1)[1].strip()}")
+        except Exception as exc:  # noqa: BLE001
+            lines.append(f"PETSc configuration unavailable: {exc}")
+    if rank == 0:
+        print("\n".join(lines), flush=True)
+    return 0
+
+
+def cmd_run(args, petsc_opts) -> int:
+    from .pipeline import run_study
+    cfg = load(args)
+    stages = [s for s in args.stages.split(",") if s] or None
+    run_study(cfg, petsc_options=petsc_opts, force=args.force, only=stages)
+    return 0
+
+
+def cmd_solve(args, petsc_opts) -> int:
+    from .pipeline import solve_all
+    cfg = load(args)
+    paths = solve_all(cfg, epsilons=args.epsilon, out=args.out, petsc_options=petsc_opts)
+    for p in paths:
+        _print0(f"wrote {p}")
+    return 0
+
+
+def cmd_sde(args, petsc_opts) -> int:
+    from .pipeline import run_sde
+    cfg = load(args)
+    path = run_sde(cfg, epsilon=args.epsilon, out=args.out, n_particles=args.n_particles, seed=args.seed,
+                   mode=args.mode)
+    if path:
+        _print0(f"wrote {path}")
+    return 0
+
+
+def cmd_fit(args, petsc_opts) -> int:
+    from .pipeline import fit_files
+    cfg = load(args)
+    for line in fit_files(cfg, args.cr, out=args.out):
+        _print0(line)
+    return 0
+
+
+def cmd_skymap(args, petsc_opts) -> int:
+    from .pipeline import skymap_file
+    cfg = load(args)
+    for p in skymap_file(cfg, args.cr, fit_json=args.fit, out=args.out):
+        _print0(f"wrote {p}")
+    return 0
+
+
+def cmd_compare(args, petsc_opts) -> int:
+    from .pipeline import compare_files
+    _print0(compare_files(args.reference, args.other, args.out))
+    return 0
+
+
+def cmd_plot(args, petsc_opts) -> int:
+    from . import pipeline
+    if args.what is None:
+        raise ConfigError("fpgal plot: say what to plot: field, map or cr (see fpgal plot --help)")
+    for p in getattr(pipeline, f"plot_{args.what}")(args):
+        _print0(f"wrote {p}")
+    return 0
+
+
+def cmd_info_field(args, petsc_opts) -> int:
+    from .pipeline import field_info
+    _print0(field_info(args.model, args.mesh))
+    return 0

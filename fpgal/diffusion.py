@@ -1,0 +1,186 @@
+"""Diffusion coefficients and tensors.
+
+* :class:`BrokenPowerLaw` — the scalar parallel coefficient of the reference study (Dörner et al.
+  ICRC2025, eq. 1; fit of CRPropa-style D∥ to B/C):
+  ``D∥(E) = D0 (E/E_br)^γ1 (1 + (E/E_br)^(γ2−γ1))^−1``, E_br = 64.38 GeV, γ1 = 0.335, γ2 = −0.321.
+* :class:`FieldAligned` — ``D_ij(x, E) = D⊥ δ_ij + (D∥ − D⊥) b_i b_j`` with ``b = B/|B|``,
+  ``D⊥ = ε D∥``.
+* :class:`Isotropic` — ``D_ij = D(E) δ_ij``.
+
+A *tensor* is any callable ``tensor(xyz_kpc (N, 3), E_GeV: float) -> (N, 3, 3)`` in cm²/s
+(symmetric, positive definite). Write your own by implementing that one method; see
+``docs/custom_tensor.md``. Optional attributes make solvers faster:
+
+* ``energy_factor(E_GeV) -> float`` and ``spatial(xyz_kpc) -> (N, 3, 3)``: declares that
+  ``tensor(x, E) = energy_factor(E) * spatial(x)`` (separable; the anisotropy does not change with
+  energy). Both fpgal solvers then solve one spatial problem for all energies.
+* ``frame(xyz_kpc) -> (b (N,3), d_par_rel (N,), d_perp_rel (N,))``: the field-aligned frame with
+  ``spatial = d_perp_rel I + (d_par_rel - d_perp_rel) b bᵀ`` (used by the SDE module).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Protocol, runtime_checkable
+
+import numpy as np
+
+from .fields.base import FieldLike, as_points, evaluate_field, unit_direction
+
+
+@runtime_checkable
+class TensorLike(Protocol):
+    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray: ...
+
+
+def _positive(name: str, value: float, owner: str) -> float:
+    v = float(value)
+    if not math.isfinite(v) or v <= 0:
+        raise ValueError(f"{owner}: {name}={value!r} must be a positive finite number")
+    return v
+
+
+class BrokenPowerLaw:
+    """Parallel diffusion coefficient D∥(E) in cm²/s (smoothly broken power law).
+
+    ``D∥(E) = D0 (E/E_br)^γ1 / (1 + (E/E_br)^(γ2−γ1))``, so D∥(E_br) = D0/2; for E ≫ E_br
+    D∥ → D0 (E/E_br)^γ1 and for E ≪ E_br D∥ → D0 (E/E_br)^(2γ1−γ2) (γ2 < 0 steepens the
+    low-energy branch to E^0.991). Valid for E ≳ 10 GeV (Dörner et al. ICRC2025, eq. 1).
+    """
+
+    def __init__(self, D0_cm2_s: float, E_br_GeV: float = 64.38, gamma1: float = 0.335,
+                 gamma2: float = -0.321):
+        self.D0_cm2_s = _positive("D0_cm2_s", D0_cm2_s, "BrokenPowerLaw")
+        self.E_br_GeV = _positive("E_br_GeV", E_br_GeV, "BrokenPowerLaw")
+        if not (math.isfinite(gamma1) and math.isfinite(gamma2)):
+            raise ValueError(f"BrokenPowerLaw: gamma1={gamma1!r}, gamma2={gamma2!r} must be finite")
+        self.gamma1 = float(gamma1)
+        self.gamma2 = float(gamma2)
+
+    def __call__(self, E_GeV):
+        x = np.asarray(E_GeV, dtype=float) / self.E_br_GeV
+        return self.D0_cm2_s * x ** self.gamma1 / (1.0 + x ** (self.gamma2 - self.gamma1))
+
+    def __repr__(self) -> str:
+        return (f"BrokenPowerLaw(D0_cm2_s={self.D0_cm2_s:.4g}, E_br_GeV={self.E_br_GeV}, "
+                f"gamma1={self.gamma1}, gamma2={self.gamma2})")
+
+
+class PowerLaw:
+    """``D(E) = D0 (E/E0)^δ`` in cm²/s."""
+
+    def __init__(self, D0_cm2_s: float, E0_GeV: float = 1.0, delta: float = 0.5):
+        self.D0_cm2_s = _positive("D0_cm2_s", D0_cm2_s, "PowerLaw")
+        self.E0_GeV = _positive("E0_GeV", E0_GeV, "PowerLaw")
+        self.delta = float(delta)
+
+    def __call__(self, E_GeV):
+        return self.D0_cm2_s * (np.asarray(E_GeV, dtype=float) / self.E0_GeV) ** self.delta
+
+    def __repr__(self) -> str:
+        return f"PowerLaw(D0_cm2_s={self.D0_cm2_s:.4g}, E0_GeV={self.E0_GeV}, delta={self.delta})"
+
+
+def _as_energy_law(d: float | Callable) -> Callable:
+    if callable(d):
+        return d
+    value = _positive("d_par", d, "tensor")
+    return lambda E_GeV: value * np.ones_like(np.asarray(E_GeV, dtype=float))
+
+
+class Isotropic:
+    """Scalar diffusion ``D_ij = D(E) δ_ij``; ``d`` is a constant in cm²/s or a callable of E_GeV."""
+
+    def __init__(self, d: float | Callable = 1.0e28):
+        self.d = _as_energy_law(d)
+
+    def energy_factor(self, E_GeV: float) -> float:
+        return float(self.d(E_GeV))
+
+    def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
+        xyz = as_points(xyz_kpc)
+        return np.broadcast_to(np.eye(3), (len(xyz), 3, 3)).copy()
+
+    def frame(self, xyz_kpc: np.ndarray):
+        xyz = as_points(xyz_kpc)
+        b = np.zeros_like(xyz)
+        b[:, 2] = 1.0
+        one = np.ones(len(xyz))
+        return b, one, one
+
+    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+        return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
+
+    def __repr__(self) -> str:
+        return f"Isotropic(d={self.d!r})"
+
+
+class FieldAligned:
+    """Field-aligned tensor ``D = D⊥ I + (D∥ − D⊥) b bᵀ`` with ``D⊥ = ε D∥(E)``.
+
+    Parameters
+    ----------
+    field : callable (N,3) kpc -> (N,3) μG
+    epsilon : anisotropy ε = D⊥/D∥ in (0, 1]
+    d_par : D∥ as a callable of E_GeV (e.g. :class:`BrokenPowerLaw`) or a constant in cm²/s
+
+    Where |B| vanishes (``|B| <= fields.base.B_FLOOR_MUG``) the direction is undefined and the tensor
+    is isotropic with the trace-preserving value (D∥ + 2 D⊥)/3.
+    Reference: e.g. Effenberger et al. 2012 (A&A 547, A120); Dörner et al. ICRC2025.
+    """
+
+    def __init__(self, field: FieldLike, epsilon: float, d_par: float | Callable):
+        eps = float(epsilon)
+        if not (math.isfinite(eps) and 0.0 < eps <= 1.0):
+            raise ValueError(f"FieldAligned: epsilon={epsilon!r} must lie in (0, 1] (ε = D⊥/D∥)")
+        if not callable(field):
+            raise TypeError(f"FieldAligned: field={field!r} is not callable (xyz_kpc -> B_muG)")
+        self.field = field
+        self.epsilon = eps
+        self.d_par = _as_energy_law(d_par)
+
+    def energy_factor(self, E_GeV: float) -> float:
+        """D∥(E) in cm²/s."""
+        return float(self.d_par(E_GeV))
+
+    def frame(self, xyz_kpc: np.ndarray):
+        """(b, d_par_rel, d_perp_rel): direction and relative coefficients (units of D∥)."""
+        b, zero = unit_direction(evaluate_field(self.field, xyz_kpc))
+        n = len(b)
+        d_par = np.ones(n)
+        d_perp = np.full(n, self.epsilon)
+        iso = (1.0 + 2.0 * self.epsilon) / 3.0
+        d_par[zero] = iso
+        d_perp[zero] = iso
+        b[zero] = (0.0, 0.0, 1.0)
+        return b, d_par, d_perp
+
+    def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
+        """D(x, E)/D∥(E), shape (N, 3, 3), dimensionless."""
+        b, d_par, d_perp = self.frame(xyz_kpc)
+        return d_perp[:, None, None] * np.eye(3) + (d_par - d_perp)[:, None, None] * b[:, :, None] * b[:, None, :]
+
+    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+        return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
+
+    def __repr__(self) -> str:
+        return f"FieldAligned(field={self.field!r}, epsilon={self.epsilon:g}, d_par={self.d_par!r})"
+
+
+def evaluate_tensor(tensor: TensorLike, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    """Call any tensor and check its output: (N, 3, 3), finite, symmetric."""
+    xyz = as_points(xyz_kpc)
+    D = np.asarray(tensor(xyz, E_GeV), dtype=float)
+    if D.shape != (len(xyz), 3, 3):
+        raise ValueError(f"tensor {tensor!r} returned shape {D.shape}, expected ({len(xyz)}, 3, 3) in cm²/s")
+    if not np.all(np.isfinite(D)):
+        raise ValueError(f"tensor {tensor!r} returned NaN/inf at E_GeV={E_GeV}")
+    asym = np.max(np.abs(D - np.swapaxes(D, 1, 2))) if len(D) else 0.0
+    scale = np.max(np.abs(D)) if len(D) else 1.0
+    if asym > 1e-10 * scale:
+        raise ValueError(f"tensor {tensor!r} is not symmetric (max |D - Dᵀ| = {asym:.3g} cm²/s)")
+    return D
+
+
+def is_separable(tensor) -> bool:
+    """True when the tensor declares ``tensor(x, E) = energy_factor(E) * spatial(x)``."""
+    return callable(getattr(tensor, "energy_factor", None)) and callable(getattr(tensor, "spatial", None))

@@ -1,0 +1,89 @@
+"""Common interface of magnetic-field models.
+
+A field is any callable ``field(xyz_kpc) -> B_muG`` taking galactocentric Cartesian positions of
+shape (N, 3) in kpc and returning the field in microgauss, shape (N, 3). Built-in models derive
+from :class:`Field` (which validates input and output); user objects need only the call signature.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+#: Below this magnitude [μG] the field direction is undefined and ``unit_direction`` returns 0.
+B_FLOOR_MUG = 1.0e-12
+
+
+@runtime_checkable
+class FieldLike(Protocol):
+    def __call__(self, xyz_kpc: np.ndarray) -> np.ndarray: ...
+
+
+def as_points(xyz_kpc: np.ndarray) -> np.ndarray:
+    """Validate positions: float array (N, 3), finite; a single point (3,) becomes (1, 3)."""
+    xyz = np.asarray(xyz_kpc, dtype=float)
+    if xyz.ndim == 1 and xyz.shape[0] == 3:
+        xyz = xyz[None, :]
+    if xyz.ndim != 2 or xyz.shape[1] != 3:
+        raise ValueError(f"positions must have shape (N, 3) in kpc, got shape {xyz.shape}")
+    if not np.all(np.isfinite(xyz)):
+        raise ValueError("positions contain NaN or inf")
+    return xyz
+
+
+def evaluate_field(field: FieldLike, xyz_kpc: np.ndarray) -> np.ndarray:
+    """Call ``field`` on (N, 3) positions and check the result: shape (N, 3), finite, in μG."""
+    xyz = as_points(xyz_kpc)
+    B = np.asarray(field(xyz), dtype=float)
+    if B.shape != xyz.shape:
+        raise ValueError(f"field {field!r} returned shape {B.shape}, expected {xyz.shape} (B in μG)")
+    bad = ~np.all(np.isfinite(B), axis=1)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"field {field!r} returned NaN/inf at {int(bad.sum())} of {len(B)} points, "
+                         f"first at xyz_kpc={xyz[i].tolist()}: B={B[i].tolist()}")
+    return B
+
+
+def unit_direction(B_muG: np.ndarray, floor_muG: float = B_FLOOR_MUG) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vector b = B/|B| and a mask of points where |B| <= ``floor_muG``.
+
+    Where the field vanishes its direction is undefined: there ``b = 0`` is returned and the mask is
+    True. :class:`fpgal.diffusion.FieldAligned` turns such points into isotropic diffusion with the
+    trace-preserving coefficient (D∥ + 2 D⊥)/3.
+    """
+    B = np.asarray(B_muG, dtype=float)
+    mag = np.linalg.norm(B, axis=-1)
+    zero = mag <= floor_muG
+    b = B / np.where(zero, 1.0, mag)[..., None]
+    b[zero] = 0.0
+    return b, zero
+
+
+class Field:
+    """Base class of built-in fields: subclasses implement ``_evaluate(xyz) -> B_muG``."""
+
+    def __call__(self, xyz_kpc: np.ndarray) -> np.ndarray:
+        return self._evaluate(as_points(xyz_kpc))
+
+    def _evaluate(self, xyz: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class Uniform(Field):
+    """Homogeneous field ``B_muG = (bx, by, bz)`` everywhere."""
+
+    def __init__(self, B_muG=(0.0, 0.0, 1.0)):
+        B = np.asarray(B_muG, dtype=float)
+        if B.shape != (3,) or not np.all(np.isfinite(B)):
+            raise ValueError(f"Uniform(B_muG={B_muG!r}): expected three finite numbers in μG")
+        self.B_muG = B
+
+    def _evaluate(self, xyz: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(self.B_muG, xyz.shape).copy()
+
+    def __repr__(self) -> str:
+        return f"Uniform(B_muG={tuple(self.B_muG.tolist())})"

@@ -1,0 +1,101 @@
+"""HDF5 conventions shared by every fpgal output file.
+
+* every dataset carries a ``units`` attribute (``"1"`` for dimensionless);
+* a ``/provenance`` group records the fpgal version, the config text, PETSc/MPI/numpy versions,
+  the date and the command line;
+* files are written to a temporary name in the target directory and renamed (atomic on POSIX)
+  only once complete: an interrupted run never leaves a file at the final name.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import h5py
+import numpy as np
+
+
+def versions() -> dict[str, str]:
+    """Versions of fpgal and the libraries that shape its numbers."""
+    from . import __version__
+    out = {"fpgal": __version__, "python": sys.version.split()[0], "numpy": np.__version__,
+           "h5py": h5py.__version__}
+    for mod in ("scipy", "petsc4py", "mpi4py", "healpy", "aafragpy"):
+        try:
+            m = __import__(mod)
+            out[mod] = getattr(m, "__version__", "?")
+        except Exception:  # noqa: BLE001 - a missing optional library is recorded, not fatal
+            out[mod] = "not installed"
+    try:
+        from petsc4py import PETSc
+        out["petsc"] = "%d.%d.%d" % PETSc.Sys.getVersion()
+    except Exception:  # noqa: BLE001
+        out["petsc"] = "not available"
+    try:
+        from mpi4py import MPI
+        out["mpi"] = MPI.Get_library_version().strip().splitlines()[0]
+    except Exception:  # noqa: BLE001
+        out["mpi"] = "not available"
+    return out
+
+
+def write_provenance(h5: h5py.File, config_text: str = "", extra: dict | None = None) -> None:
+    """Create ``/provenance`` with versions, date, command line and the config text."""
+    grp = h5.require_group("provenance")
+    for key, value in versions().items():
+        grp.attrs[f"version_{key}"] = value
+    grp.attrs["date_utc"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    grp.attrs["command_line"] = " ".join(sys.argv)
+    grp.attrs["config"] = config_text
+    for key, value in (extra or {}).items():
+        grp.attrs[key] = value
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it to ``path`` only if the block succeeds."""
+    final = Path(path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, final)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_h5(path: str | os.PathLike, config_text: str = "", provenance: dict | None = None) -> Iterator[h5py.File]:
+    """Open an HDF5 file for writing that appears at ``path`` only when the block completes.
+
+    >>> with atomic_h5("out.h5", config_text=cfg.text) as h5:
+    ...     write_dataset(h5, "density", n, units="GeV^-1 cm^-3")
+    """
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h5:
+            write_provenance(h5, config_text, provenance)
+            yield h5
+
+
+def write_dataset(h5: h5py.Group, name: str, data, units: str, description: str = "", **kwargs) -> h5py.Dataset:
+    """Write a dataset with its ``units`` (and optional ``description``) attribute."""
+    if units is None:
+        raise ValueError(f"dataset {name!r}: units are required ('1' for dimensionless)")
+    ds = h5.create_dataset(name, data=data, **kwargs)
+    ds.attrs["units"] = units
+    if description:
+        ds.attrs["description"] = description
+    return ds
+
+
+def read_provenance(path: str | os.PathLike) -> dict:
+    with h5py.File(path, "r") as h5:
+        return dict(h5["provenance"].attrs) if "provenance" in h5 else {}

@@ -1,0 +1,344 @@
+"""The study as a chain of stages: field → tensor → solve (each ε) → fit → sky maps → ratios → spectra → summary.
+
+Every stage is a small function of the validated config that writes files and returns their paths;
+:func:`run_study` chains them through a :class:`fpgal.stages.Manifest` so finished stages are skipped
+(resumable) and changed ones are redone. Under MPI every rank takes part in the solves; the
+post-processing stages run on rank 0 while the others wait.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import builders
+from .config import Config, to_toml
+from .log import get_logger, mpi_rank_size, progress
+from .petsc_options import solver_options
+from .result import CRDensity
+from .stages import Manifest, stage_key
+
+log = get_logger("pipeline")
+
+
+def _eps_tag(eps: float) -> str:
+    return f"{eps:g}"
+
+
+def _barrier() -> None:
+    rank, size = mpi_rank_size()
+    if size > 1:
+        from mpi4py import MPI
+        MPI.COMM_WORLD.Barrier()
+
+
+def _bcast(value):
+    rank, size = mpi_rank_size()
+    if size > 1:
+        from mpi4py import MPI
+        return MPI.COMM_WORLD.bcast(value, root=0)
+    return value
+
+
+# ------------------------------------------------------------------------------------------ keys
+def solve_key(cfg: Config, eps: float) -> str:
+    return stage_key("solve", cfg.section_text("grid", "field", "source", "spectrum", "boundary", "losses"),
+                     repr({k: v for k, v in vars(cfg.diffusion).items() if k != "epsilon"}), repr(eps),
+                     repr(cfg.solver.rtol))
+
+
+def fit_key(cfg: Config) -> str:
+    return stage_key("fit", *(solve_key(cfg, e) for e in cfg.diffusion.epsilon), cfg.section_text("fit", "observer"),
+                     cfg.data_dir)
+
+
+def skymap_key(cfg: Config, eps: float) -> str:
+    return stage_key("skymap", solve_key(cfg, eps), fit_key(cfg), cfg.section_text("skymap", "observer"))
+
+
+# ------------------------------------------------------------------------------------------ stages
+def plot_fields_stage(cfg: Config, out_dir: Path) -> list[Path]:
+    """Fig. 1: field lines face-on and edge-on for the study's field (and the other of UF23/JF12-solenoidal)."""
+    from .fields import field_from_name
+    from .plots.fields import plot_field
+    models = [cfg.field.model] + [m for m in ("uf23:base", "jf12-solenoidal") if m != cfg.field.model]
+    paths = []
+    for model in models:
+        field = builders.build_field(cfg) if model == cfg.field.model else field_from_name(model)
+        path = out_dir / f"field_{model.replace(':', '_')}.png"
+        plot_field(field, path, title=model)
+        paths.append(path)
+    return paths
+
+
+def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | None = None) -> Path:
+    """Grid solution for one ε with the config's reference spectrum; written to ``out_path`` (rank 0)."""
+    from .transport import solve_steady
+    grid = builders.build_grid(cfg)
+    tensor = builders.build_tensor(cfg, eps)
+    losses = None
+    if cfg.losses.pp:
+        from .transport.losses import PPLosses
+        losses = PPLosses(builders.build_gas(cfg, cfg.losses.gas))
+    t0 = time.perf_counter()
+    cr = solve_steady(grid, tensor, builders.build_source(cfg), builders.build_spectrum(cfg),
+                      boundary=builders.build_boundary(cfg), losses=losses,
+                      petsc_options=solver_options(cfg.solver, petsc_options))
+    if mpi_rank_size()[0] == 0:
+        cr.meta.update(epsilon=eps, wall_time_s=time.perf_counter() - t0, field=cfg.field.model,
+                       source=cfg.source.distribution)
+        cr.save(out_path, config_text=to_toml(cfg))
+        log.info("ε = %g: %s", eps, {k: cr.meta[k] for k in ("iterations", "factorized") if k in cr.meta})
+    _barrier()
+    return out_path
+
+
+def solve_all(cfg: Config, epsilons: list[float] | None = None, out: str | None = None,
+              petsc_options: dict | None = None) -> list[Path]:
+    eps_list = epsilons or cfg.diffusion.epsilon
+    if out and len(eps_list) == 1 and out.endswith(".h5"):
+        return [solve_one(cfg, eps_list[0], Path(out), petsc_options)]
+    folder = Path(out) if out else Path(cfg.output_dir) / "cr"
+    return [solve_one(cfg, e, folder / f"cr_eps_{_eps_tag(e)}.h5", petsc_options)
+            for e in progress(eps_list, desc="solve ε")]
+
+
+def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n_particles: int | None = None,
+            seed: int | None = None, mode: str | None = None) -> Path:
+    from .sde import steady_state
+    eps = epsilon if epsilon is not None else cfg.diffusion.epsilon[0]
+    grid = builders.build_grid(cfg)
+    kwargs = {}
+    if cfg.sde.dt_s:
+        kwargs["dt_s"] = cfg.sde.dt_s
+    cr = steady_state(grid, builders.build_tensor(cfg, eps), builders.build_source(cfg), builders.build_spectrum(cfg),
+                      n_particles=n_particles or cfg.sde.n_particles, seed=cfg.sde.seed if seed is None else seed,
+                      boundary=builders.build_boundary(cfg), mode=mode or cfg.sde.mode, **kwargs)
+    path = Path(out) if out else Path(cfg.output_dir) / "sde" / f"sde_eps_{_eps_tag(eps)}.h5"
+    if mpi_rank_size()[0] == 0:
+        cr.meta.update(epsilon=eps)
+        cr.save(path, config_text=to_toml(cfg))
+    _barrier()
+    return path
+
+
+def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 2: fit Q(p) to the local proton data for each ε; writes fit_eps_<ε>.json and the plot."""
+    from .analysis.crdata import load_datasets
+    from .analysis.fit import fit_injection
+    from .plots.spectra import plot_local_spectra
+    data = load_datasets(cfg.fit.experiments, E_min_GeV=cfg.fit.E_min_GeV, E_max_GeV=cfg.fit.E_max_GeV,
+                         data_dir=cfg.data_dir or None)
+    spectrum = builders.build_spectrum(cfg)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results, curves, paths = {}, [], []
+    for eps, path in cr_paths.items():
+        cr = CRDensity.load(path)
+        res = fit_injection(cr, data, spectrum, sun_kpc=cfg.sun_kpc, radius_kpc=cfg.fit.radius_kpc,
+                            free=cfg.fit.free)
+        results[eps] = res
+        p = out_dir / f"fit_eps_{_eps_tag(eps)}.json"
+        _write_json(p, res.to_dict())
+        paths.append(p)
+        curves.append((f"ε = {eps:g}", res))
+    png = out_dir / "local_proton_spectrum.png"
+    plot_local_spectra(data, curves, png)
+    paths.append(png)
+    return paths, {eps: r.to_dict() for eps, r in results.items()}
+
+
+def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Path, tag: str) -> list[Path]:
+    """Fig. 3 and 5 inputs: sky maps at the chosen energies and the regional spectra for one CR density."""
+    from .emission import products
+    cr = CRDensity.load(cr_path)
+    if fit_json is not None:
+        from .analysis.fit import FitResult
+        fit = FitResult.from_dict(json.loads(Path(fit_json).read_text()))
+        cr = cr.scaled(fit.rescale_factor(cr.E_GeV))
+    gas = builders.build_gas(cfg)
+    sk = cfg.skymap
+    E_spec = np.geomspace(sk.spectrum_E_min_GeV, sk.spectrum_E_max_GeV, sk.spectrum_n_E)
+    return products.make_products(cr, gas, E_maps_GeV=np.asarray(sk.E_gamma_GeV), E_spectrum_GeV=E_spec,
+                                  nside=sk.nside, observer_kpc=cfg.sun_kpc, cross_section=sk.cross_section,
+                                  particle=sk.particle, helium_fraction=sk.helium_fraction, out_dir=out_dir,
+                                  tag=tag, config_text=to_toml(cfg))
+
+
+def ratio_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> tuple[list[Path], dict]:
+    """Fig. 4: ratio maps between neighbouring ε and the window-integrated ratios used in the summary."""
+    from .emission import products
+    eps_sorted = sorted(map_files, reverse=True)
+    paths, numbers = [], {}
+    for a, b in zip(eps_sorted[:-1], eps_sorted[1:]):
+        p, nums = products.ratio_products(map_files[a], map_files[b], f"ε={a:g}", f"ε={b:g}", out_dir,
+                                          tag=f"eps_{_eps_tag(a)}_over_{_eps_tag(b)}")
+        paths += p
+        numbers[f"{a:g}/{b:g}"] = nums
+    return paths, numbers
+
+
+def spectra_stage(cfg: Config, map_files: dict[float, Path], out_path: Path) -> list[Path]:
+    """Fig. 5: regional spectra (LHAASO inner/outer, Tibet, ARGO windows) for all ε with data points."""
+    from .plots.maps import plot_regional_spectra
+    plot_regional_spectra({f"ε = {e:g}": p for e, p in map_files.items()}, out_path, data_dir=cfg.data_dir or None)
+    return [out_path]
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    from .io import atomic_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(payload, indent=1, default=float))
+
+
+# ------------------------------------------------------------------------------------------ the chain
+ALL_STAGES = ("fields", "solve", "sde", "fit", "skymap", "ratios", "spectra", "summary")
+
+
+def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = False,
+              only: list[str] | None = None) -> Path:
+    """Run (or resume) the whole study; returns the path of ``summary.md``."""
+    rank, size = mpi_rank_size()
+    bad = [s for s in (only or []) if s not in ALL_STAGES]
+    if bad:
+        from .config import ConfigError
+        raise ConfigError(f"--stages {bad}: unknown; allowed: {', '.join(ALL_STAGES)}")
+    want = set(only or ALL_STAGES)
+    out = Path(cfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = Manifest(out)
+    if rank == 0:
+        (out / "config.resolved.toml").write_text(to_toml(cfg))
+        log.info("study → %s (%d MPI rank%s)", out.resolve(), size, "s" if size > 1 else "")
+    timings: dict[str, float] = {}
+
+    def stage(name: str, key: str, func, collective: bool = False):
+        """Run ``func`` unless current; returns its outputs. Collective stages run on all ranks."""
+        if not force and _bcast(manifest.is_current(name, key) if rank == 0 else None):
+            log.info("stage %-22s up to date (skipped)", name)
+            return manifest.info(name)
+        t0 = time.perf_counter()
+        if collective:
+            outputs, info = func()
+        elif rank == 0:
+            outputs, info = func()
+        else:
+            outputs, info = [], {}
+        _barrier()
+        if rank == 0:
+            timings[name] = time.perf_counter() - t0
+            manifest.record(name, key, outputs, {"info": info, "seconds": round(timings[name], 2)})
+            log.info("stage %-22s done in %.1f s", name, timings[name])
+        return _bcast(manifest.info(name) if rank == 0 else None)
+
+    eps_list = list(cfg.diffusion.epsilon)
+    if "fields" in want:
+        stage("fields", stage_key("fields", cfg.section_text("field")),
+              lambda: (plot_fields_stage(cfg, out / "fields"), {}))
+    cr_paths = {e: out / "cr" / f"cr_eps_{_eps_tag(e)}.h5" for e in eps_list}
+    if "solve" in want:
+        for e in progress(eps_list, desc="solve ε"):
+            def _solve(e=e):
+                p = solve_one(cfg, e, cr_paths[e], petsc_options)
+                meta = CRDensity.load(p).meta if rank == 0 else {}
+                return [p], {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
+                             if isinstance(v, (int, float, str, bool, np.generic))}
+            stage(f"solve_eps_{_eps_tag(e)}", solve_key(cfg, e), _solve, collective=True)
+    if "sde" in want and cfg.sde.enabled:
+        e0 = eps_list[0]
+        sde_path = out / "sde" / f"sde_eps_{_eps_tag(e0)}.h5"
+        stage("sde", stage_key("sde", solve_key(cfg, e0), cfg.section_text("sde")),
+              lambda: ([run_sde(cfg, e0, str(sde_path))], {}), collective=True)
+        stage("compare", stage_key("compare", solve_key(cfg, e0), cfg.section_text("sde")),
+              lambda: _compare_stage(cr_paths[e0], sde_path, out / "compare"))
+    fit_info = {}
+    if "fit" in want:
+        fit_info = stage("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit")).get("info", {})
+    map_files: dict[float, Path] = {}
+    if "skymap" in want or "ratios" in want or "spectra" in want:
+        for e in eps_list:
+            fit_json = out / "fit" / f"fit_eps_{_eps_tag(e)}.json"
+            info = stage(f"skymap_eps_{_eps_tag(e)}", skymap_key(cfg, e),
+                         lambda e=e, fj=fit_json: (skymap_stage(cfg, cr_paths[e], fj if fj.exists() else None,
+                                                                out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
+            h5s = [o for o in info.get("outputs", []) if o.endswith(".h5")]
+            if h5s:
+                map_files[e] = out / h5s[0]
+    ratio_info = {}
+    if "ratios" in want and len(map_files) > 1:
+        ratio_info = stage("ratios", stage_key("ratios", *(skymap_key(cfg, e) for e in eps_list)),
+                           lambda: ratio_stage(cfg, map_files, out / "ratios")).get("info", {})
+    if "spectra" in want and map_files:
+        stage("spectra", stage_key("spectra", *(skymap_key(cfg, e) for e in eps_list)),
+              lambda: (spectra_stage(cfg, map_files, out / "spectra" / "regional_spectra.png"), {}))
+    summary = out / "summary.md"
+    if "summary" in want and rank == 0:
+        from .report import write_summary
+        write_summary(cfg, out, Manifest(out), summary)
+        log.info("summary: %s", summary.resolve())
+    _barrier()
+    return summary
+
+
+def _compare_stage(grid_path: Path, sde_path: Path, out_dir: Path):
+    from .analysis.compare import compare
+    report = compare(CRDensity.load(grid_path), CRDensity.load(sde_path), out_dir)
+    return list(report.files), report.summary()
+
+
+# ------------------------------------------------------------------------------------------ CLI helpers
+def fit_files(cfg: Config, cr_files: list[str], out: str | None = None) -> list[str]:
+    paths = {}
+    for f in cr_files:
+        cr = CRDensity.load(f)
+        paths[float(cr.meta.get("epsilon", len(paths)))] = Path(f)
+    outputs, info = fit_stage(cfg, paths, Path(out) if out else Path(cfg.output_dir) / "fit")
+    lines = [f"wrote {p}" for p in outputs]
+    for eps, d in info.items():
+        lines.append(f"ε = {eps:g}: χ²/dof = {d.get('chi2', float('nan')):.1f}/{d.get('dof', 0)}  "
+                     + "  ".join(f"{k} = {v:.4g} ± {d.get('errors', {}).get(k, float('nan')):.2g}"
+                                 for k, v in d.get("params", {}).items()))
+    return lines
+
+
+def skymap_file(cfg: Config, cr_file: str, fit_json: str | None = None, out: str | None = None) -> list[Path]:
+    tag = Path(cr_file).stem
+    return skymap_stage(cfg, Path(cr_file), Path(fit_json) if fit_json else None,
+                        Path(out) if out else Path(cfg.output_dir) / "skymaps", tag)
+
+
+def compare_files(reference: str, other: str, out: str) -> str:
+    files, summary = _compare_stage(Path(reference), Path(other), Path(out))
+    return json.dumps(summary, indent=1, default=float) + "\n" + "\n".join(f"wrote {f}" for f in files)
+
+
+def plot_field(args) -> list[Path]:
+    from .fields import field_from_name
+    from .plots.fields import plot_field as _plot
+    models = args.model or ["uf23:base", "jf12-solenoidal"]
+    paths = []
+    for m in models:
+        p = Path(args.out) / f"field_{m.replace(':', '_')}.png"
+        _plot(field_from_name(m), p, title=m)
+        paths.append(p)
+    return paths
+
+
+def plot_map(args) -> list[Path]:
+    from .plots.maps import plot_map_file
+    return [plot_map_file(args.path, ratio_to=args.ratio_to, out=args.out)]
+
+
+def plot_cr(args) -> list[Path]:
+    from .plots.crslices import plot_cr_file
+    return [plot_cr_file(args.path, energy_GeV=args.energy_GeV, out=args.out)]
+
+
+def field_info(model: str, mesh: str) -> str:
+    from .fields import divergence_diagnostic, field_from_name
+    from .grid import Grid
+    grid = Grid.from_mesh(mesh)
+    diag = divergence_diagnostic(field_from_name(model), grid)
+    return f"{model} on {grid!r}:\n" + "\n".join(f"  {k}: {v}" for k, v in diag.items() if np.isscalar(v))
