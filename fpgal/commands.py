@@ -27,7 +27,11 @@ def load(args) -> Config:
     overrides = _overrides(getattr(args, "set", []))
     if getattr(args, "output_dir", None):
         overrides["output_dir"] = args.output_dir
-    return load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)
+    if not (getattr(args, "verbose", False) or getattr(args, "quiet", False)):
+        from .log import setup_logging
+        setup_logging(cfg.log_level)
+    return cfg
 
 
 def _print0(*a) -> None:

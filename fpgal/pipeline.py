@@ -340,5 +340,4 @@ def field_info(model: str, mesh: str) -> str:
     from .fields import divergence_diagnostic, field_from_name
     from .grid import Grid
     grid = Grid.from_mesh(mesh)
-    diag = divergence_diagnostic(field_from_name(model), grid)
-    return f"{model} on {grid!r}:\n" + "\n".join(f"  {k}: {v}" for k, v in diag.items() if np.isscalar(v))
+    return f"{model} on {grid!r}:\n{divergence_diagnostic(field_from_name(model), grid)}"

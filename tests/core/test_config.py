@@ -66,3 +66,11 @@ def test_schema_doc_lists_every_key():
     md = schema_markdown()
     for key in ("`mesh`", "`epsilon`", "`D0_cm2_s`", "`nside`", "`n_particles`", "## [fit]"):
         assert key in md
+
+
+def test_config_reference_doc_is_current():
+    """docs/config.md is generated from the schema; regenerate with `python -m fpgal.config --markdown`."""
+    from pathlib import Path
+    doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert doc.read_text().strip() == schema_markdown().strip(), \
+        "docs/config.md is stale: run `.venv/bin/python -m fpgal.config --markdown > docs/config.md`"
