@@ -51,10 +51,12 @@ def build_source(cfg: Config):
 
 
 def build_spectrum(cfg: Config):
-    from .spectra import SmoothBrokenPowerLaw
-    s = cfg.spectrum
-    return SmoothBrokenPowerLaw(Q0=s.Q0, p_br_GeV=s.p_br_GeV, alpha1=s.alpha1, alpha2=s.alpha2, w=s.w,
-                                E_cut_GeV=s.E_cut_GeV or None)
+    """The reference injection spectrum Q_E(E) of the solves (paper eq. 2 in momentum, per unit kinetic energy)."""
+    from .spectra import spectrum_from_config
+    try:
+        return spectrum_from_config(cfg.spectrum)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"config section [spectrum]: {exc}") from None
 
 
 def build_boundary(cfg: Config):

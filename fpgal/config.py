@@ -78,7 +78,8 @@ class SourceConfig:
 
 @dataclass(frozen=True)
 class SpectrumConfig:
-    Q0: float = setting(1.0, "Injection normalization at p_br (fit replaces it).", min=0.0, min_exclusive=True,
+    Q0: float = setting(1.0, "Injection normalization: the low-momentum branch extrapolated to p_br (the fit "
+                        "replaces it).", min=0.0, min_exclusive=True,
                         units="GeV^-1 cm^-3 s^-1 (per unit source density)")
     p_br_GeV: float = setting(500.0, "Break momentum p_br of Q(p).", min=0.0, min_exclusive=True, units="GeV/c")
     alpha1: float = setting(-2.35, "Index α1 below the break, Q ∝ p^α1.")
@@ -97,7 +98,8 @@ class BoundaryConfig:
 
 @dataclass(frozen=True)
 class LossesConfig:
-    pp: bool = setting(False, "Catastrophic pp losses on the gas (couples nothing; breaks the energy factorization).")
+    pp: bool = setting(False, "Catastrophic pp losses on the gas: each energy becomes its own solve (no "
+                       "factorization); energies stay uncoupled, so the fit's reweighting stays exact.")
     gas: str = setting("nakanishi-sofue", "Gas model for the pp losses.")
 
 
@@ -131,6 +133,9 @@ class FitConfig:
                                 units="kpc")
     free: list = setting(["Q0", "alpha1", "alpha2", "p_br_GeV", "w"], "Free parameters of Q(p).",
                          nonempty=True)
+    phi_GV: float = setting(0.6, "Force-field solar modulation potential applied to the model flux "
+                            "(lowers it by ~24 % at 10 GeV, 3 % at 100 GeV; 0 switches it off).", min=0.0,
+                            units="GV")
 
 
 @dataclass(frozen=True)

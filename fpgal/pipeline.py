@@ -125,28 +125,41 @@ def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n
 
 
 def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path) -> tuple[list[Path], dict]:
-    """Fig. 2: fit Q(p) to the local proton data for each ε; writes fit_eps_<ε>.json and the plot."""
-    from .analysis.crdata import load_datasets
+    """Fig. 2: fit Q(p) (paper eq. 2) to the local proton data for each ε by reweighting the solved basis."""
+    from .analysis.crdata import load_experiments
     from .analysis.fit import fit_injection
-    from .plots.spectra import plot_local_spectra
-    data = load_datasets(cfg.fit.experiments, E_min_GeV=cfg.fit.E_min_GeV, E_max_GeV=cfg.fit.E_max_GeV,
-                         data_dir=cfg.data_dir or None)
-    spectrum = builders.build_spectrum(cfg)
+    from .plots.spectra import curves_from_fits, plot_local_spectrum
+    f = cfg.fit
+    data = load_experiments(f.experiments, data_dir=cfg.data_dir or None, E_min_GeV=f.E_min_GeV,
+                            E_max_GeV=f.E_max_GeV)
+    spectrum_ref = builders.build_spectrum(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results, curves, paths = {}, [], []
+    fits, paths = {}, []
     for eps, path in cr_paths.items():
-        cr = CRDensity.load(path)
-        res = fit_injection(cr, data, spectrum, sun_kpc=cfg.sun_kpc, radius_kpc=cfg.fit.radius_kpc,
-                            free=cfg.fit.free)
-        results[eps] = res
+        fit = fit_injection(CRDensity.load(path), data, spectrum_ref, free=tuple(f.free), center_kpc=cfg.sun_kpc,
+                            radius_kpc=f.radius_kpc, E_min_GeV=f.E_min_GeV, E_max_GeV=f.E_max_GeV,
+                            phi_GV=f.phi_GV)
+        fits[eps] = fit
+        log.info("fit ε = %g: χ²/dof = %.1f/%d, %s", eps, fit.chi2, fit.dof,
+                 ", ".join(f"{k} = {v:.4g}" for k, v in fit.values.items()))
         p = out_dir / f"fit_eps_{_eps_tag(eps)}.json"
-        _write_json(p, res.to_dict())
+        _write_json(p, fit.to_dict())
         paths.append(p)
-        curves.append((f"ε = {eps:g}", res))
     png = out_dir / "local_proton_spectrum.png"
-    plot_local_spectra(data, curves, png)
+    plot_local_spectrum(data, curves_from_fits({f"ε = {e:g}": r for e, r in fits.items()}), png,
+                        E_window_GeV=(f.E_min_GeV, f.E_max_GeV), title=f"{cfg.field.model}, {cfg.grid.mesh}")
     paths.append(png)
-    return paths, {eps: r.to_dict() for eps, r in results.items()}
+    return paths, {f"{e:g}": r.to_dict() for e, r in fits.items()}
+
+
+def rescale_from_fit_json(cr: CRDensity, fit_json: Path, spectrum_ref) -> CRDensity:
+    """Reweight a reference-spectrum solution by a saved fit: n → n · Q_fit(E)/S_ref(E)."""
+    from .spectra import spectrum_from_dict
+    fitted = spectrum_from_dict(json.loads(Path(fit_json).read_text())["spectrum"])
+    E = cr.E_GeV
+    rescaled = cr.scaled(np.asarray(fitted(E)) / np.asarray(spectrum_ref(E)))
+    rescaled.meta["rescaled_by_fit"] = str(fit_json)
+    return rescaled
 
 
 def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Path, tag: str) -> list[Path]:
@@ -154,9 +167,7 @@ def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Pat
     from .emission import products
     cr = CRDensity.load(cr_path)
     if fit_json is not None:
-        from .analysis.fit import FitResult
-        fit = FitResult.from_dict(json.loads(Path(fit_json).read_text()))
-        cr = cr.scaled(fit.rescale_factor(cr.E_GeV))
+        cr = rescale_from_fit_json(cr, fit_json, builders.build_spectrum(cfg))
     gas = builders.build_gas(cfg)
     sk = cfg.skymap
     E_spec = np.geomspace(sk.spectrum_E_min_GeV, sk.spectrum_E_max_GeV, sk.spectrum_n_E)
@@ -297,9 +308,10 @@ def fit_files(cfg: Config, cr_files: list[str], out: str | None = None) -> list[
     outputs, info = fit_stage(cfg, paths, Path(out) if out else Path(cfg.output_dir) / "fit")
     lines = [f"wrote {p}" for p in outputs]
     for eps, d in info.items():
-        lines.append(f"ε = {eps:g}: χ²/dof = {d.get('chi2', float('nan')):.1f}/{d.get('dof', 0)}  "
-                     + "  ".join(f"{k} = {v:.4g} ± {d.get('errors', {}).get(k, float('nan')):.2g}"
-                                 for k, v in d.get("params", {}).items()))
+        errs = d.get("errors", {})
+        lines.append(f"ε = {eps}: χ²/dof = {d['chi2']:.1f}/{d['dof']}  " + "  ".join(
+            f"{k} = {v:.4g} ± {errs.get(k) if errs.get(k) is not None else float('inf'):.2g}"
+            for k, v in d.get("values", {}).items()))
     return lines
 
 
