@@ -163,38 +163,84 @@ def rescale_from_fit_json(cr: CRDensity, fit_json: Path, spectrum_ref) -> CRDens
 
 
 def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Path, tag: str) -> list[Path]:
-    """Fig. 3 and 5 inputs: sky maps at the chosen energies and the regional spectra for one CR density."""
+    """Fig. 3 inputs: γ (or ν) sky maps at the map energies and on the spectrum grid, for one CR density.
+
+    Writes ``<tag>_maps.h5`` (all energies, units, provenance), ``<tag>_maps.fits`` (the map energies,
+    HEALPix RING, Galactic) and a Mollweide PNG per map energy.
+    """
+    from . import emission
     from .emission import products
+    from .plots.maps import plot_skymap
     cr = CRDensity.load(cr_path)
     if fit_json is not None:
         cr = rescale_from_fit_json(cr, fit_json, builders.build_spectrum(cfg))
-    gas = builders.build_gas(cfg)
     sk = cfg.skymap
+    E_maps = np.asarray(sk.E_gamma_GeV, dtype=float)
     E_spec = np.geomspace(sk.spectrum_E_min_GeV, sk.spectrum_E_max_GeV, sk.spectrum_n_E)
-    return products.make_products(cr, gas, E_maps_GeV=np.asarray(sk.E_gamma_GeV), E_spectrum_GeV=E_spec,
-                                  nside=sk.nside, observer_kpc=cfg.sun_kpc, cross_section=sk.cross_section,
-                                  particle=sk.particle, helium_fraction=sk.helium_fraction, out_dir=out_dir,
-                                  tag=tag, config_text=to_toml(cfg))
+    E_all = np.unique(np.concatenate([E_maps, E_spec]))
+    maps = emission.skymap(cr, builders.build_gas(cfg), E_all, sk.nside, observer_kpc=cfg.sun_kpc,
+                           cross_section=sk.cross_section, particle=sk.particle, helium_fraction=sk.helium_fraction)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    attrs = {"epsilon": cr.meta.get("epsilon", float("nan")), "particle": sk.particle,
+             "cross_section": sk.cross_section, "gas": sk.gas, "observer_kpc": list(cfg.sun_kpc),
+             "rescaled_by_fit": str(fit_json or "")}
+    paths = [products.save_h5(out_dir / f"{tag}_maps.h5", maps, E_all, attrs=attrs, config_text=to_toml(cfg))]
+    at = products.maps_at(maps, E_all, E_maps)
+    paths += products.save_fits(out_dir / f"{tag}_maps.fits", at, E_maps,
+                                extra_header={"PARTICLE": sk.particle, "XSEC": sk.cross_section})
+    label = f"{sk.particle}, {cfg.field.model}, ε = {cr.meta.get('epsilon', '?')}"
+    for i, E in enumerate(E_maps):
+        paths.append(plot_skymap(at[i], out_dir / f"{tag}_map_{E:g}GeV.png", title=label, E_GeV=E))
+    return paths
+
+
+def window_means(maps_h5: Path, E_GeV: float) -> dict[str, float]:
+    """Solid-angle mean intensity at ``E_GeV`` in the LHAASO inner/outer windows and over the whole sky."""
+    from .emission import products
+    maps, E, _ = products.load_h5(maps_h5)
+    m = products.maps_at(maps, E, [E_GeV])
+    out = {"all_sky": float(m[0].mean())}
+    for name, key in (("inner", "lhaaso_inner"), ("outer", "lhaaso_outer")):
+        out[name] = float(products.regional_spectrum(m, key)[0])
+    return out
 
 
 def ratio_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> tuple[list[Path], dict]:
-    """Fig. 4: ratio maps between neighbouring ε and the window-integrated ratios used in the summary."""
+    """Fig. 4: ratio maps I(ε_a)/I(ε_b) between neighbouring ε at each map energy, and window-mean ratios."""
     from .emission import products
+    from .plots.maps import plot_ratio_map
     eps_sorted = sorted(map_files, reverse=True)
+    E_maps = np.asarray(cfg.skymap.E_gamma_GeV, dtype=float)
     paths, numbers = [], {}
     for a, b in zip(eps_sorted[:-1], eps_sorted[1:]):
-        p, nums = products.ratio_products(map_files[a], map_files[b], f"ε={a:g}", f"ε={b:g}", out_dir,
-                                          tag=f"eps_{_eps_tag(a)}_over_{_eps_tag(b)}")
-        paths += p
-        numbers[f"{a:g}/{b:g}"] = nums
+        ma, Ea, _ = products.load_h5(map_files[a])
+        mb, Eb, _ = products.load_h5(map_files[b])
+        ra = products.maps_at(ma, Ea, E_maps)
+        rb = products.maps_at(mb, Eb, E_maps)
+        for i, E in enumerate(E_maps):
+            ratio = products.ratio_map(ra[i], rb[i])
+            paths.append(plot_ratio_map(ratio, out_dir / f"ratio_eps_{_eps_tag(a)}_over_{_eps_tag(b)}_{E:g}GeV.png",
+                                        title=f"I(ε = {a:g}) / I(ε = {b:g}) at {E:g} GeV"))
+        wa, wb = window_means(map_files[a], E_maps[0]), window_means(map_files[b], E_maps[0])
+        numbers[f"{a:g}/{b:g}"] = {k: wa[k] / wb[k] for k in wa} | {"E_GeV": float(E_maps[0])}
     return paths, numbers
 
 
-def spectra_stage(cfg: Config, map_files: dict[float, Path], out_path: Path) -> list[Path]:
-    """Fig. 5: regional spectra (LHAASO inner/outer, Tibet, ARGO windows) for all ε with data points."""
-    from .plots.maps import plot_regional_spectra
-    plot_regional_spectra({f"ε = {e:g}": p for e, p in map_files.items()}, out_path, data_dir=cfg.data_dir or None)
-    return [out_path]
+def spectra_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> list[Path]:
+    """Fig. 5: LHAASO inner/outer (and Tibet/ARGO) window spectra for every ε with data points."""
+    from .emission import products
+    from .plots.maps import plot_lhaaso_regions, plot_regional_spectra
+    by_run, E = {}, None
+    for eps, path in sorted(map_files.items(), reverse=True):
+        maps, E, _ = products.load_h5(path)
+        by_run[f"ε = {eps:g}"] = maps
+    paths = list(plot_lhaaso_regions(E, by_run, out_dir, data_dir=cfg.data_dir or None))
+    for win in ("tibet_region1", "tibet_region2", "argo_region1", "argo_region2"):
+        if win in products.WINDOWS:
+            spectra = {run: products.regional_spectrum(m, win) for run, m in by_run.items()}
+            paths.append(plot_regional_spectra(E, spectra, out_dir / f"spectrum_{win}.png",
+                                               title=products.WINDOWS[win].label))
+    return paths
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -283,7 +329,7 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
                            lambda: ratio_stage(cfg, map_files, out / "ratios")).get("info", {})
     if "spectra" in want and map_files:
         stage("spectra", stage_key("spectra", *(skymap_key(cfg, e) for e in eps_list)),
-              lambda: (spectra_stage(cfg, map_files, out / "spectra" / "regional_spectra.png"), {}))
+              lambda: (spectra_stage(cfg, map_files, out / "spectra"), {}))
     summary = out / "summary.md"
     if "summary" in want and rank == 0:
         from .report import write_summary
@@ -339,8 +385,28 @@ def plot_field(args) -> list[Path]:
 
 
 def plot_map(args) -> list[Path]:
-    from .plots.maps import plot_map_file
-    return [plot_map_file(args.path, ratio_to=args.ratio_to, out=args.out)]
+    """Mollweide plot of every energy in a map file (fpgal HDF5 or FITS), or of the ratio of two files."""
+    from .emission import products
+    from .plots.maps import plot_ratio_map, plot_skymap
+
+    def read(path: str):
+        if path.endswith(".h5"):
+            maps, E, _ = products.load_h5(path)
+            return maps, E
+        import healpy as hp
+        E = products.read_fits_energies(path)
+        return np.atleast_2d(hp.read_map(path, field=tuple(range(len(E))))), E
+
+    maps, E = read(args.path)
+    stem = Path(args.out).with_suffix("") if args.out else Path(args.path).with_suffix("")
+    if args.ratio_to:
+        other, E2 = read(args.ratio_to)
+        other = products.maps_at(other, E2, E)
+        return [plot_ratio_map(products.ratio_map(maps[i], other[i]), Path(f"{stem}_ratio_{e:g}GeV.png"),
+                               title=f"{Path(args.path).name} / {Path(args.ratio_to).name}, {e:g} GeV")
+                for i, e in enumerate(E)]
+    return [plot_skymap(maps[i], Path(f"{stem}_{e:g}GeV.png"), title=Path(args.path).name, E_GeV=e)
+            for i, e in enumerate(E)]
 
 
 def plot_cr(args) -> list[Path]:

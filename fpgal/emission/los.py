@@ -1,0 +1,104 @@
+"""Line-of-sight integration through a cell-centred grid, vectorized over (rays × steps), chunked.
+
+For each direction d the integral
+
+    L(E, d) = ∫_{s_in}^{s_out} ds  ρ(x(s)) · f(E, x(s)) · exp(−s / λ(E)),      x(s) = x_obs + s d
+
+is taken from where the ray enters the box (s_in = 0 for an observer inside) to where it leaves
+it. ρ is a callable density (the gas, evaluated exactly at every sample), f a cell-centred field
+(the emissivity per hydrogen atom) interpolated trilinearly, λ an optional attenuation length.
+The rule is the composite trapezoid rule with N_d = ceil((s_out − s_in)/h_d) equal steps per ray,
+h_d = min(step_kpc, dz_kpc/|d_z|) (the vertical refinement resolves thin gas disks at high |b|). Units: [ρ]·[f]·kpc.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .interp import trilinear
+from .sky import ray_box_interval
+
+
+def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, step_kpc: float,
+                 density: Callable[[np.ndarray], np.ndarray] | None = None,
+                 field: np.ndarray | None = None, attenuation_kpc: np.ndarray | None = None,
+                 dz_kpc: float | None = None, max_samples: int = 2_000_000) -> np.ndarray:
+    """Integrate ``density × field`` along rays; returns (nE, n_directions) (nE = 1 without ``field``).
+
+    Parameters
+    ----------
+    directions : (n, 3) unit vectors (galactocentric frame, see :mod:`fpgal.emission.sky`).
+    observer_kpc : ray origin (3,) in kpc.
+    lower_kpc, upper_kpc : the box (3,) the rays are integrated through; ``field`` is cell-centred
+        on this box with shape (nx, ny, nz, nE).
+    step_kpc : largest step along the ray, kpc (> 0).
+    density : callable (N, 3) kpc → (N,), or None for 1.
+    field : (nx, ny, nz, nE) array, or None for 1.
+    attenuation_kpc : (nE,) attenuation lengths λ(E) in kpc (inf = none), or None.
+    dz_kpc : optional vertical resolution: the step of a ray with direction d is
+        min(step_kpc, dz_kpc / |d_z|), so thin gas disks (scale heights ~50–100 pc) are resolved at
+        high latitude without refining the nearly horizontal rays.
+    max_samples : samples per chunk × nE bound (memory).
+    """
+    d = np.asarray(directions, dtype=float)
+    if d.ndim != 2 or d.shape[1] != 3:
+        raise ValueError(f"directions must have shape (n, 3), got {d.shape}")
+    if not (np.isfinite(step_kpc) and step_kpc > 0):
+        raise ValueError(f"step_kpc={step_kpc!r}: expected a positive step length in kpc")
+    o = np.asarray(observer_kpc, dtype=float).reshape(3)
+    lo = np.asarray(lower_kpc, dtype=float).reshape(3)
+    hi = np.asarray(upper_kpc, dtype=float).reshape(3)
+    if field is not None:
+        field = np.ascontiguousarray(field, dtype=float)
+        if field.ndim != 4:
+            raise ValueError(f"field must have shape (nx, ny, nz, nE), got {field.shape}")
+        spacing = (hi - lo) / np.array(field.shape[:3])
+    nE = 1 if field is None else field.shape[3]
+    lam = None
+    if attenuation_kpc is not None:
+        lam = np.broadcast_to(np.asarray(attenuation_kpc, dtype=float), (nE,))
+        if np.any(lam <= 0):
+            raise ValueError("attenuation lengths must be > 0 (use inf for no attenuation)")
+
+    out = np.zeros((nE, len(d)))
+    s_in, s_out = ray_box_interval(o, d, lo, hi)
+    length = s_out - s_in
+    rays = np.flatnonzero(length > 0)
+    if rays.size == 0:
+        return out
+    step = np.full(rays.size, float(step_kpc))
+    if dz_kpc is not None:
+        if not (np.isfinite(dz_kpc) and dz_kpc > 0):
+            raise ValueError(f"dz_kpc={dz_kpc!r}: expected a positive vertical step in kpc")
+        with np.errstate(divide="ignore"):
+            step = np.minimum(step, dz_kpc / np.abs(d[rays, 2]))
+    n_steps = np.maximum(np.ceil(length[rays] / step - 1e-9).astype(np.int64), 1)
+    ds = length[rays] / n_steps
+    m = n_steps + 1                                       # samples per ray (both ends included)
+    per_chunk = max(int(max_samples // max(nE, 1)), int(m.max()))
+    csum = np.cumsum(m)
+    start = 0
+    while start < rays.size:
+        done = csum[start - 1] if start else 0
+        stop = max(int(np.searchsorted(csum, done + per_chunk, side="right")), start + 1)
+        sel = slice(start, stop)
+        start = stop
+        mm = m[sel]
+        first = np.concatenate([[0], np.cumsum(mm)[:-1]])
+        ray_local = np.repeat(np.arange(mm.size), mm)
+        k = np.arange(int(mm.sum())) - np.repeat(first, mm)
+        ds_s = ds[sel][ray_local]
+        s = s_in[rays[sel]][ray_local] + k * ds_s
+        w = ds_s * np.where((k == 0) | (k == np.repeat(mm - 1, mm)), 0.5, 1.0)
+        xyz = o + s[:, None] * d[rays[sel]][ray_local]
+        if density is not None:
+            w = w * np.asarray(density(xyz), dtype=float).reshape(-1)
+        if field is None:
+            vals = w[:, None]
+        else:
+            vals = trilinear(field, lo, spacing, xyz, outside=None) * w[:, None]
+        if lam is not None:
+            vals = vals * np.exp(-s[:, None] / lam[None, :])
+        out[:, rays[sel]] = np.add.reduceat(vals, first, axis=0).T
+    return out
