@@ -80,14 +80,14 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
         s = e.get(f"solve_eps_{eps:g}", {})
         i = s.get("info", {})
         md.append(f"| {eps:g} | {i.get('iterations', '–')} | {_fmt(i.get('residual_norm', i.get('residual', '–')))} | "
-                  f"{_fmt(i.get('negative_fraction', '–'))} | {i.get('factorized', '–')} | {s.get('seconds', '–')} |")
+                  f"{_fmt(i.get('negative_cell_fraction', '–'))} | {i.get('factorized', '–')} | {s.get('seconds', '–')} |")
     fit_info = e.get("fit", {}).get("info", {})
     fit_info = {f"{float(k):g}": v for k, v in fit_info.items()} if fit_info else {}
     md += ["", "## Injection spectrum fit (paper eq. 2) to the local proton flux", "",
            "| ε | χ²/dof | parameters (±1σ) |", "|---|---|---|"]
     for k, d in fit_info.items():
         params = ", ".join(f"{p} = {_fmt(v, 4)} ± {_fmt(d.get('errors', {}).get(p), 2)}"
-                           for p, v in d.get("params", {}).items())
+                           for p, v in d.get("values", {}).items())
         md.append(f"| {k} | {_fmt(d.get('chi2'), 4)}/{d.get('dof')} | {params} |")
     ratio_info = e.get("ratios", {}).get("info", {})
     md += ["", "## The paper's findings, measured on this run", ""] + [f"- {x}" for x in findings(cfg, fit_info, ratio_info)]
