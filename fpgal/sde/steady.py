@@ -1,0 +1,410 @@
+"""`steady_state`: the stationary CR density −∇·(D∇n) = Q, n = 0 on the escape boundary, by particles.
+
+Estimator. The steady solution is n(x) = ∫ Q(x₀) G(x, x₀) d³x₀ with G(x, x₀) = ∫₀^∞ p(x, t | x₀) dt the
+time-integrated propagator of the absorbed process. Injecting N particles with density ∝ Q (total
+rate Q_tot = ∫Q d³x), each carrying the rate w = Q_tot / N, and counting the time each spends in a cell,
+
+    n_cell = (w / V_cell) Σ_particles (time in the cell)         [``estimator="residence"``]
+
+(trapezoid rule: each step adds dt to the cell of its start point, the injection point only dt/2 —
+the plain left-point sum would over-count the source cells by dt/2 per particle). Summing snapshots of a burst taken
+at times t_k with quadrature widths Δ_k (the approach of the reference study with CRPropa) is the
+same integral on a coarser time lattice: n_cell = (w / V_cell) Σ_k Δ_k N_cell(t_k) [``"snapshots"``];
+Δ_k are the widths of the cells of the time lattice with edges 0, (t_{k−1}+t_k)/2, …, t_K + (t_K−t_{K−1})/2.
+
+Energies. With a separable tensor D = D∥(E) S(x) the trajectories in τ = D∥(E) t (kpc² here) do not
+depend on E: one simulation in τ gives n_unit(x) = (Q_tot,rel/N V_cell) Σ (τ in cell), and
+n(E, x) = spectrum(E) / D∥(E) × n_unit(x). Non-separable tensors are simulated energy by energy.
+Catastrophic losses (rate 1/τ_loss(x, E)) weight each particle by exp(−∫dt/τ_loss) per energy.
+
+Errors. The chunks of particles are independent batches; the 1σ error of each cell follows from the
+scatter of the chunk tallies (ratio estimator, Cochran 1977 §6): Var(ΣH) ≈ B/(B−1) Σ_c (H_c − N_c m)²,
+m = ΣH/N, B chunks (at least ``min_batches``).
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import numpy as np
+
+from .. import units
+from ..boundary import Box
+from ..diffusion import is_separable
+from ..grid import Grid
+from ..log import get_logger
+from ..result import CRDensity
+from .coefficients import FD_STEP_KPC, SDECoefficients
+from .engine import check_mode, simulate
+from .parallel import chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size, reduce_sum
+from .stepping import TRACE_STEP_KPC
+
+log = get_logger(__name__)
+
+ESTIMATORS = ("residence", "snapshots")
+
+
+# ------------------------------------------------------------------------------------------ inputs
+def source_weights(grid: Grid, source, boundary, points_per_axis: int = 2) -> np.ndarray:
+    """Relative source density per cell (nx, ny, nz), zero in cells whose centre is outside ``boundary``.
+
+    Cell averages by Gauss–Legendre quadrature (``fpgal.sources.cell_averages``, ``deposit(grid)`` for
+    point sources) — the same numbers the grid solver puts on its right-hand side — or an array of the
+    grid shape.
+    """
+    inside = boundary.inside(grid.cell_centers_kpc().reshape(-1, 3)).reshape(grid.shape)
+    if callable(source) or hasattr(source, "deposit"):
+        from ..sources import cell_averages
+        q = np.asarray(cell_averages(source, grid, points_per_axis, mask=inside), dtype=float)
+        if q.shape != grid.shape:
+            raise ValueError(f"source {source!r} gave cell values of shape {q.shape}, expected {grid.shape}")
+    else:
+        q = np.asarray(source, dtype=float)
+        if q.shape != grid.shape:
+            raise ValueError(f"source array has shape {q.shape}, expected the grid shape {grid.shape}")
+    if not np.all(np.isfinite(q)) or np.any(q < 0):
+        raise ValueError(f"source {source!r}: the SDE needs finite, non-negative relative densities "
+                         f"(min {np.nanmin(q):.3g}); split a signed source into two runs")
+    q = np.where(inside, q, 0.0)
+    if not np.any(q > 0):
+        raise ValueError(f"source {source!r} is zero in every cell inside {boundary!r}: nothing to inject")
+    return q
+
+
+def sample_positions(grid: Grid, q_cells: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` positions with density ∝ ``q_cells``: cell counts from a multinomial, uniform within a cell,
+    in random order (so that any contiguous block of particles is an independent sample)."""
+    p = q_cells.reshape(-1) / q_cells.sum()
+    counts = rng.multinomial(n, p)
+    cells = rng.permutation(np.repeat(np.arange(p.size), counts))   # random order: iid sub-batches
+    idx = np.stack(np.unravel_index(cells, grid.shape), axis=1)
+    return grid.lower_kpc + (idx + rng.random((n, 3))) * grid.spacing_kpc
+
+
+def _loss_rate_function(losses):
+    """Normalise ``losses`` to ``rate(xyz_kpc, E_GeV) -> 1/τ_loss`` in 1/s (N,), or None.
+
+    Accepts the catastrophic terms of :mod:`fpgal.transport.losses` (``rate_s(xyz, E)``; one or a list,
+    rates add), objects with ``rate_per_s`` or ``timescale_s``, or a plain callable ``(xyz, E) -> 1/s``.
+    Continuous losses and advection are not implemented in the SDE solver (clear error).
+    """
+    if losses is None:
+        return None
+    items = list(losses) if isinstance(losses, (list, tuple)) else [losses]
+    rates = []
+    for item in items:
+        kind = getattr(item, "kind", "catastrophic")
+        if kind != "catastrophic":
+            raise NotImplementedError(f"SDE solver: loss term {item!r} of kind {kind!r} is not supported; only "
+                                      "catastrophic losses (weights exp(-∫dt/τ)) are")
+        for name in ("rate_s", "rate_per_s"):
+            if callable(getattr(item, name, None)):
+                rates.append(getattr(item, name))
+                break
+        else:
+            if callable(getattr(item, "timescale_s", None)):
+                rates.append(lambda xyz, E, it=item: 1.0 / np.asarray(it.timescale_s(xyz, E), dtype=float))
+            elif callable(item):
+                rates.append(item)
+            else:
+                raise TypeError(f"losses: {item!r} is not a catastrophic loss (callable (xyz_kpc, E_GeV) -> 1/s, or "
+                                "an object with rate_s / rate_per_s / timescale_s)")
+    if len(rates) == 1:
+        return rates[0]
+    return lambda xyz, E: sum(np.asarray(r(xyz, E), dtype=float) for r in rates)
+
+
+def snapshot_widths(times: np.ndarray) -> np.ndarray:
+    """Quadrature widths Δ_k of sorted snapshot times (cells with edges 0, midpoints, last + half gap)."""
+    t = np.asarray(times, dtype=float)
+    edges = np.concatenate([[0.0], 0.5 * (t[1:] + t[:-1]), [t[-1] + 0.5 * (t[-1] - t[-2])]])
+    return np.diff(edges)
+
+
+# ------------------------------------------------------------------------------------------ tallies
+class _Tally:
+    """Residence of one chunk in the grid cells, per sub-batch, buffered for ``bincount``.
+
+    ``hist[h, s * n_cells + cell]``: histogram h (one per energy with losses, else one), sub-batch s
+    (particle i of the chunk belongs to sub-batch ``i * n_sub // n_particles``), in units of dτ.
+    """
+
+    def __init__(self, grid: Grid, n_particles: int, n_sub: int, n_hist: int, step_weights: dict | None,
+                 loss=None, buffer: int = 1 << 22):
+        self.grid = grid
+        self.n_cells = grid.n_cells
+        self.n_sub = n_sub
+        self.n_hist = n_hist
+        self.step_weights = step_weights      # None: residence (every step); else {step: weight}
+        self.loss = loss                      # None or (rates(x) -> (N, n_hist) per kpc², dtau)
+        self.strides = np.array([grid.shape[1] * grid.shape[2], grid.shape[2], 1], dtype=np.int64)
+        self.sub_offset = (np.arange(n_particles, dtype=np.int64) * n_sub // n_particles) * self.n_cells
+        self.sub_sizes = np.bincount(self.sub_offset // self.n_cells, minlength=n_sub)
+        self.hist = np.zeros((n_hist, n_sub * self.n_cells))
+        self.buffer = buffer
+        self._idx: list[np.ndarray] = []     # unit-weight entries
+        self._widx: list[np.ndarray] = []    # weighted entries and their weights (n, n_hist)
+        self._w: list[np.ndarray] = []
+        self._n = 0
+        self.log_w = np.zeros((n_particles, n_hist)) if loss is not None else None
+        self.steps = 0
+
+    def before_step(self, k: int, x: np.ndarray, ids: np.ndarray) -> None:
+        self.steps = k + 1
+        # trapezoid rule in time: the start point (k = 0) counts half a step (the left-point rule would
+        # add a bias of dτ/2 per particle in its source cell)
+        wk = 0.5 if k == 0 else 1.0
+        if self.step_weights is not None:
+            wk = self.step_weights.get(k)
+        if wk is not None:
+            idx, inside = self.grid.cell_index(x)
+            flat = idx @ self.strides + self.sub_offset[ids]
+            sel = ids
+            if not np.all(inside):
+                flat, sel = flat[inside], ids[inside]
+            if self.loss is None and wk == 1.0:
+                self._idx.append(flat)
+            else:
+                w = np.full((len(flat), self.n_hist), wk) if self.loss is None else wk * np.exp(self.log_w[sel])
+                self._widx.append(flat)
+                self._w.append(w)
+            self._n += len(flat)
+            if self._n >= self.buffer:
+                self.flush()
+        if self.loss is not None:
+            rates, dtau = self.loss
+            self.log_w[ids] -= rates(x) * dtau
+
+    def absorbed(self, k, ids, x_exit) -> None:
+        pass
+
+    def flush(self) -> None:
+        size = self.n_sub * self.n_cells
+        if self._widx:
+            flat = np.concatenate(self._widx)
+            w = np.concatenate(self._w)
+            for h in range(self.n_hist):
+                self.hist[h] += np.bincount(flat, weights=w[:, h], minlength=size)
+        if self._idx:
+            self.hist += np.bincount(np.concatenate(self._idx), minlength=size)[None, :]
+        self._idx, self._widx, self._w, self._n = [], [], [], 0
+
+    def moments(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(Σ_s H_s, Σ_s H_s², Σ_s H_s N_s) over the sub-batches, each (n_hist, n_cells)."""
+        self.flush()
+        H = self.hist.reshape(self.n_hist, self.n_sub, self.n_cells)
+        N = self.sub_sizes.astype(float)[None, :, None]
+        return H.sum(axis=1), (H ** 2).sum(axis=1), (H * N).sum(axis=1)
+
+
+def batch_plan(n_particles: int, chunk_size: int, min_batches: int, n_cells: int, n_hist: int,
+               max_tally_values: int = 1 << 25):
+    """Chunk sizes and sub-batches per chunk (≥ ``min_batches`` batches in all where memory allows)."""
+    sizes = chunk_sizes(n_particles, chunk_size)
+    n_sub = max(1, -(-int(min_batches) // len(sizes)))
+    n_sub = int(min(n_sub, max(1, max_tally_values // max(n_cells * n_hist, 1)), int(sizes.min())))
+    return sizes, n_sub
+
+
+# ------------------------------------------------------------------------------------------ main entry
+def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0, boundary=None,
+                 mode: str = "ito", dt_s: float | None = None, losses=None, *, step_kpc: float | None = None,
+                 E_ref_GeV: float = 1000.0, estimator: str = "residence", snapshot_times_s=None,
+                 max_steps: int = 1_000_000, chunk_size: int = 1 << 16, min_batches: int = 64,
+                 bridge: bool = True, lookup_spacing_kpc: float | None = None, fd_step_kpc: float = FD_STEP_KPC,
+                 trace_step_kpc: float = TRACE_STEP_KPC, source_points: int = 2,
+                 comm="auto") -> CRDensity | None:
+    """Steady CR density of −∇·(D∇n) = Q(E, x) = spectrum(E) source(x), n = 0 on ``boundary``, by SDE.
+
+    Parameters
+    ----------
+    grid : Grid — output cells and energies; the boundary must lie inside it
+    tensor : diffusion tensor (cm²/s); separable tensors (``fpgal.diffusion.is_separable``) are simulated
+        once in τ = D∥(E) t and rescaled, others energy by energy
+    source : callable ``source(xyz_kpc (N,3)) -> (N,)`` relative density (or with ``deposit(grid)``), or an
+        array of the grid shape; its cell averages (``source_points``³ Gauss points, as the grid solver)
+        are sampled cell-wise (multinomial, then uniform inside the cell)
+    spectrum : callable ``spectrum(E_GeV) -> Q`` in GeV⁻¹ cm⁻³ s⁻¹ per unit relative source density
+    n_particles : number of pseudo-particles (split into chunks, spread over MPI ranks)
+    seed : int / SeedSequence — the result for a seed does not depend on the number of ranks
+    boundary : escape boundary (``fpgal.Box``, ``fpgal.Cylinder``); default ``Box()`` = the grid faces
+    mode : "ito" (with ∇·D) or "crpropa" (CRPropa DiffusionSDE, no ∇·D)
+    dt_s : time step at ``E_ref_GeV`` (default 1 TeV, as the config's ``sde.dt_s``); for separable tensors
+        only dτ = D∥(E_ref) dt matters. Default (and with ``step_kpc``): rms step √(2 dτ) = ``step_kpc``,
+        itself defaulting to half the smallest cell size
+    losses : optional catastrophic losses (``fpgal.transport.losses.PPLosses`` / ``CatastrophicRate``, a list of
+        them, or a callable ``(xyz_kpc, E_GeV) -> 1/τ_loss`` in 1/s): particle weights exp(−∫dt/τ_loss)
+    estimator : "residence" (time in cells, run until all are absorbed or ``max_steps``) or "snapshots"
+        (burst snapshots at ``snapshot_times_s``, times at ``E_ref_GeV``, rounded to whole steps)
+    lookup_spacing_kpc : tabulate S and ∇·S on this spacing first (:mod:`fpgal.sde.table`; Itô mode)
+    bridge : Brownian-bridge correction of escape between steps
+    comm : an mpi4py communicator, None (serial) or "auto" (COMM_WORLD under an MPI launcher)
+
+    Returns
+    -------
+    CRDensity with ``error`` (1σ, from the batch scatter) on rank 0; None on other ranks.
+    """
+    t_wall = time.perf_counter()
+    if not isinstance(grid, Grid):
+        raise TypeError(f"steady_state: grid={grid!r} is not an fpgal.Grid")
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"steady_state: estimator={estimator!r}; expected one of {ESTIMATORS}")
+    if int(n_particles) != n_particles or n_particles < 1:
+        raise ValueError(f"steady_state: n_particles={n_particles!r}; expected a positive integer")
+    if not callable(spectrum):
+        raise TypeError(f"steady_state: spectrum={spectrum!r} is not callable (E_GeV -> GeV^-1 cm^-3 s^-1)")
+    n_particles = int(n_particles)
+    comm = default_comm() if comm == "auto" else comm
+    boundary = Box() if boundary is None else boundary
+    if not callable(getattr(boundary, "inside", None)):
+        raise TypeError(f"boundary={boundary!r}: expected fpgal.Box / fpgal.Cylinder or an object with inside(xyz)")
+    boundary = boundary.bind(grid) if hasattr(boundary, "bind") else boundary
+    if hasattr(boundary, "check_grid"):
+        boundary.check_grid(grid)
+    q_cells = source_weights(grid, source, boundary, source_points)
+    q_rel_cm3 = float(q_cells.sum()) * grid.cell_volume_cm3          # ∫ source_rel d³x [cm³]
+    loss_rate = _loss_rate_function(losses)
+
+    separable = is_separable(tensor)
+    used_tensor = tensor
+    if lookup_spacing_kpc:
+        if not separable:
+            raise ValueError("lookup_spacing_kpc needs a separable tensor (energy_factor and spatial)")
+        if mode == "ito":
+            from .table import tabulate
+            used_tensor = tabulate(tensor, grid.lower_kpc, grid.upper_kpc, lookup_spacing_kpc)
+        else:
+            log.info("crpropa mode traces the signed field: lookup table not used")
+
+    # --- step size: one spatial step for all energies
+    step = float(step_kpc) if step_kpc else 0.5 * float(np.min(grid.spacing_kpc))
+    ref = _coefficients(used_tensor, E_ref_GeV, fd_step_kpc, grid, q_cells)
+    if dt_s:
+        dtau = ref.tau_kpc2(dt_s)
+    else:
+        dtau = 0.5 * step ** 2
+    if not (math.isfinite(dtau) and dtau > 0):
+        raise ValueError(f"steady_state: dt_s={dt_s!r}, step_kpc={step_kpc!r} give no positive time step")
+    check_mode(mode, ref)
+
+    # --- time lattice
+    step_weights = None
+    n_steps = int(max_steps)
+    if estimator == "snapshots":
+        if snapshot_times_s is None or len(np.atleast_1d(snapshot_times_s)) < 2:
+            raise ValueError("estimator='snapshots' needs snapshot_times_s with at least two increasing times [s]")
+        t_snap = np.asarray(snapshot_times_s, dtype=float)
+        if np.any(np.diff(t_snap) <= 0) or t_snap[0] < 0:
+            raise ValueError(f"snapshot_times_s={t_snap.tolist()}: expected increasing non-negative times")
+        tau_snap = ref.tau_kpc2(1.0) * t_snap
+        k_snap = np.rint(tau_snap / dtau).astype(np.int64)
+        if np.any(np.diff(k_snap) <= 0):
+            raise ValueError("snapshot times closer than one time step; use a smaller dt_s or fewer snapshots")
+        widths = snapshot_widths(k_snap * dtau) / dtau
+        step_weights = dict(zip(k_snap.tolist(), widths.tolist()))
+        n_steps = int(k_snap[-1]) + 1
+
+    energies = grid.E_GeV
+    runs = [(None, energies)] if separable else [(E, np.array([E])) for E in energies]
+    rank, size = rank_size(comm)
+    n_batches = 0
+    density = np.zeros((grid.n_E,) + grid.shape)
+    error = np.zeros_like(density)
+    stats = dict(steps_max=0, not_absorbed=0, particle_steps=0)
+    run_seeds = [np.random.SeedSequence(seed)] if separable else np.random.SeedSequence(seed).spawn(len(energies))
+    for (E_run, E_out), run_seed in zip(runs, run_seeds):
+        coeffs = ref if E_run is None else _coefficients(used_tensor, E_run, fd_step_kpc, grid, q_cells)
+        scale_E = np.array([tensor.energy_factor(E) for E in E_out]) if separable else np.array([coeffs.scale_cm2_s])
+        n_hist = len(E_out) if loss_rate is not None else 1
+        loss = None
+        if loss_rate is not None:
+            # decay per unit τ [kpc²]: rate [1/s] × dt/dτ = rate × kpc_cm² / D∥(E)
+            conv = units.kpc_cm ** 2 / scale_E
+            loss = (lambda x, conv=conv, E_out=E_out: np.stack(
+                [np.asarray(loss_rate(x, E), dtype=float) * c for E, c in zip(E_out, conv)], axis=1), dtau)
+        T1 = np.zeros((n_hist, grid.n_cells))
+        T2 = np.zeros_like(T1)
+        TN = np.zeros_like(T1)
+        sizes, n_sub = batch_plan(n_particles, chunk_size, min_batches, grid.n_cells, n_hist)
+        seeds = chunk_seeds(run_seed, len(sizes))
+        for c in my_chunks(len(sizes), comm):
+            rng = np.random.default_rng(seeds[c])
+            x0 = sample_positions(grid, q_cells, int(sizes[c]), rng)
+            tally = _Tally(grid, len(x0), n_sub, n_hist, step_weights, loss)
+            x_left, _ = simulate(x0, coeffs, itertools.repeat(dtau, n_steps), rng, boundary, mode, tally,
+                                 bridge=bridge, trace_step_kpc=trace_step_kpc)
+            m1, m2, mn = tally.moments()
+            T1 += m1
+            T2 += m2
+            TN += mn
+            stats["steps_max"] = max(stats["steps_max"], tally.steps)
+            if estimator == "residence":
+                stats["not_absorbed"] += len(x_left)
+            stats["particle_steps"] += int(tally.hist.sum()) if n_hist == 1 and step_weights is None else 0
+        T1, T2, TN = (reduce_sum(a, comm) for a in (T1, T2, TN))
+        counts = reduce_sum(np.array([stats["not_absorbed"], stats["particle_steps"], stats["steps_max"]],
+                                     dtype=np.int64), comm)
+        if rank != 0:
+            continue
+        B = len(sizes) * n_sub
+        n_batches = B
+        n_sq = float(np.sum(sizes.astype(float) ** 2)) if n_sub == 1 else _sub_sq(sizes, n_sub)
+        m = T1 / n_particles
+        var = B / max(B - 1, 1) * np.clip(T2 - 2.0 * m * TN + m ** 2 * n_sq, 0.0, None)
+        # n = spectrum/D∥ × (q_rel/N) × Σ τ [cm²] / V [cm³]
+        to_density = q_rel_cm3 / n_particles * dtau * units.kpc_cm ** 2 / grid.cell_volume_cm3
+        Q_E = np.array([float(spectrum(E)) for E in E_out])
+        factor = Q_E / scale_E * to_density
+        iE = [int(np.searchsorted(energies, E)) for E in E_out]
+        hist = T1 if n_hist == len(E_out) else np.repeat(T1, len(E_out), axis=0)
+        sig = np.sqrt(var) if n_hist == len(E_out) else np.repeat(np.sqrt(var), len(E_out), axis=0)
+        density[iE] = (factor[:, None] * hist).reshape((len(E_out),) + grid.shape)
+        error[iE] = (np.abs(factor)[:, None] * sig).reshape((len(E_out),) + grid.shape)
+        stats["run_not_absorbed"] = int(counts[0])
+        stats["run_particle_steps"] = int(counts[1])
+        if counts[0] > 0:
+            log.warning("SDE: %d of %d particles (%.2g%%) were not absorbed after %d steps; their later residence "
+                        "is missing (density biased low) — raise max_steps", counts[0], n_particles,
+                        100.0 * counts[0] / n_particles, n_steps)
+    if rank != 0:
+        return None
+    wall = time.perf_counter() - t_wall
+    meta = dict(solver="sde", mode=mode, estimator=estimator, n_particles=n_particles, seed=str(seed),
+                dtau_kpc2=dtau, rms_step_kpc=math.sqrt(2.0 * dtau), E_ref_GeV=float(E_ref_GeV),
+                dt_s_at_E_ref=dtau * units.kpc_cm ** 2 / ref.scale_cm2_s, bridge=bool(bridge),
+                n_batches=int(n_batches), chunk_size=int(chunk_size), tensor=repr(tensor), boundary=repr(boundary),
+                lookup_spacing_kpc=float(lookup_spacing_kpc or 0.0), fd_step_kpc=float(fd_step_kpc),
+                losses=repr(losses), wall_time_s=wall, mpi_ranks=size,
+                fraction_not_absorbed=stats.get("run_not_absorbed", 0) / n_particles,
+                particle_steps=stats.get("run_particle_steps", 0),
+                energy_scaling=("separable tensor: one simulation in tau = D_par(E) t; "
+                                "n(E) = spectrum(E)/D_par(E) * n_unit" if separable else
+                                "non-separable tensor: one simulation per energy"))
+    if mode == "crpropa":
+        meta["trace_step_kpc"] = float(trace_step_kpc)
+    if estimator == "snapshots":
+        meta["snapshot_times_s"] = np.asarray(snapshot_times_s, dtype=float).tolist()
+    return CRDensity(grid, density, error, meta)
+
+
+def _sub_sq(sizes: np.ndarray, n_sub: int) -> float:
+    """Σ N_s² over all sub-batches of all chunks (same split as :class:`_Tally`)."""
+    total = 0.0
+    for n in sizes:
+        sub = np.bincount(np.arange(n, dtype=np.int64) * n_sub // n, minlength=n_sub)
+        total += float(np.sum(sub.astype(float) ** 2))
+    return total
+
+
+def _coefficients(tensor, E_GeV: float, fd_step_kpc: float, grid: Grid, q_cells: np.ndarray) -> SDECoefficients:
+    """Coefficients at ``E_GeV``; a non-separable tensor is scaled by its mean trace/3 over the source cells."""
+    if is_separable(tensor):
+        return SDECoefficients(tensor, E_GeV, fd_step_kpc)
+    from ..diffusion import evaluate_tensor
+    flat = np.flatnonzero(q_cells.reshape(-1) > 0)
+    pick = flat[np.linspace(0, len(flat) - 1, min(len(flat), 1000)).astype(int)]
+    pts = grid.cell_centers_kpc().reshape(-1, 3)[pick]
+    D = evaluate_tensor(tensor, pts, E_GeV)
+    scale = float(np.mean(np.trace(D, axis1=1, axis2=2)) / 3.0)
+    return SDECoefficients(tensor, E_GeV, fd_step_kpc, scale_cm2_s=scale)
