@@ -1,0 +1,267 @@
+"""Finite-volume discretisation of −∇·(D ∇n) on the cell-centred grid (rank-local, vectorised).
+
+Scheme ("split", the default): write the tensor as ``D = λ I + R`` with λ(x) the smallest
+eigenvalue of D (for a field-aligned tensor λ = D⊥ and R = (D∥ − D⊥) b bᵀ, R ⪰ 0). Then
+
+* the isotropic part λ I uses the compact 7-point two-point flux: through the face f between
+  cells c and c' the flux is ``F = λ_f (n_c − n_c')/h`` (λ_f = mean of λ at the four corners of
+  the face);
+* the anisotropic remainder R uses the symmetric vertex ("corner") scheme of Günter et al. (2005,
+  JCP 209, 354): at every vertex v the gradient is taken from the 8 surrounding cells,
+  ``g_v = G n``, ``G[i, a] = s_i(a)/(4 h_i)`` with s_i(a) = ±1 the side of cell a along axis i,
+  and the discrete operator is ``A = Σ_v Gᵀ R_v G`` (per unit cell volume).
+
+Both parts are symmetric positive (semi-)definite; the 7-point part with λ > 0 and a Dirichlet
+boundary makes the sum SPD, so CG + algebraic multigrid apply. The operator is conservative:
+every row sums the fluxes out of its cell.
+
+Boundary conditions (n = 0 where CRs escape):
+
+* cells whose centre lies outside the boundary (``boundary.inside``) are not unknowns, n = 0 at
+  their centre (staircase, O(h));
+* at the faces of the grid box n = 0 on the face itself: the 7-point flux uses the distance
+  h/2, and the vertex scheme uses ghost cells equal to minus their mirror images (odd
+  reflection), which at a face vertex keeps only the normal gradient, doubled
+  (:func:`face_multipliers`); the operator stays symmetric and second-order accurate.
+
+The coefficients are returned as a 27-point stencil ``coef[o, i, j, k]`` (offset index
+``o = 9(ox+1) + 3(oy+1) + (oz+1)``) over the rank-local box of cells, in s⁻¹ (operator per cm³:
+``(L n)_c = Σ_o coef[o, c] n_{c+o}``, so that ``L n = Q`` with Q in cm⁻³ s⁻¹).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .. import units
+from ..grid import Grid
+
+OFFSETS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int64)  # (27, 3)
+CENTER = 13
+SCHEMES = ("split", "corner")
+
+
+def offset_index(ox: int, oy: int, oz: int) -> int:
+    return 9 * (ox + 1) + 3 * (oy + 1) + (oz + 1)
+
+
+@dataclass(frozen=True)
+class LocalBox:
+    """Rank-owned cells ``[lo[a], hi[a])`` (global indices) along each axis."""
+
+    lo: tuple[int, int, int]
+    hi: tuple[int, int, int]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(int(h - l) for l, h in zip(self.lo, self.hi))
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @classmethod
+    def full(cls, grid: Grid) -> "LocalBox":
+        return cls((0, 0, 0), tuple(grid.shape))
+
+
+def vertex_points_kpc(grid: Grid, box: LocalBox) -> np.ndarray:
+    """Vertices of the box's cells, shape (lx+1, ly+1, lz+1, 3), kpc."""
+    axes = [grid.edges_kpc(a)[box.lo[a]:box.hi[a] + 1] for a in range(3)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+
+
+def cell_points_kpc(grid: Grid, box: LocalBox, pad: int = 0) -> np.ndarray:
+    """Cell centres of the box (plus ``pad`` layers, possibly outside the grid), (…, 3) kpc."""
+    h = grid.spacing_kpc
+    axes = [grid.lower_kpc[a] + (np.arange(box.lo[a] - pad, box.hi[a] + pad) + 0.5) * h[a] for a in range(3)]
+    return np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1)
+
+
+def unknown_mask_padded(grid: Grid, box: LocalBox, boundary) -> tuple[np.ndarray, np.ndarray]:
+    """(unknown, in_grid) masks over the box plus one layer: unknown = inside the grid and the boundary."""
+    pts = cell_points_kpc(grid, box, pad=1)
+    shp = pts.shape[:3]
+    idx = [np.arange(box.lo[a] - 1, box.hi[a] + 1) for a in range(3)]
+    in_grid = ((idx[0] >= 0) & (idx[0] < grid.shape[0]))[:, None, None] \
+        & ((idx[1] >= 0) & (idx[1] < grid.shape[1]))[None, :, None] \
+        & ((idx[2] >= 0) & (idx[2] < grid.shape[2]))[None, None, :]
+    inside = np.asarray(boundary.inside(pts.reshape(-1, 3)), dtype=bool).reshape(shp)
+    return inside & in_grid, in_grid
+
+
+def split_isotropic(D: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``D = λ I + R``: λ = smallest eigenvalue (N,), R = D − λ I (N,3,3), positive semi-definite."""
+    lam = np.linalg.eigvalsh(D)[:, 0]
+    R = D - lam[:, None, None] * np.eye(3)
+    return lam, R
+
+
+def stencil(grid: Grid, box: LocalBox, D_vert_cm2_s: np.ndarray, unknown_pad: np.ndarray, in_grid_pad: np.ndarray,
+            scheme: str = "split") -> tuple[np.ndarray, dict]:
+    """27-point stencil (27, lx, ly, lz) in s⁻¹ of −∇·(D∇n) for the unknown cells of ``box``.
+
+    ``D_vert_cm2_s``: the tensor at the box's vertices, (lx+1, ly+1, lz+1, 3, 3) in cm²/s.
+    Rows of non-unknown cells are left zero (the caller turns them into identity rows); columns of
+    non-unknown neighbours are dropped (n = 0 there).
+    """
+    if scheme not in SCHEMES:
+        raise ValueError(f"operator scheme {scheme!r}: expected one of {SCHEMES}")
+    h = grid.spacing_kpc * units.kpc_cm
+    lx, ly, lz = box.shape
+    Dv = D_vert_cm2_s.reshape(-1, 3, 3)
+    if scheme == "split":
+        lam, R = split_isotropic(Dv)
+    else:  # the plain symmetric corner scheme with the full tensor on the vertices
+        lam, R = np.zeros(len(Dv)), Dv
+    lam = lam.reshape(lx + 1, ly + 1, lz + 1)
+    R = face_folded(R.reshape(lx + 1, ly + 1, lz + 1, 3, 3), grid, box)
+    coef = np.zeros((27, lx, ly, lz))
+    unk = unknown_pad[1:-1, 1:-1, 1:-1]
+    info = {"min_lambda_cm2_s": float(lam.min()) if lam.size else 0.0}
+
+    # ---- isotropic part: 7-point two-point fluxes, λ averaged over the face's four vertices
+    for axis in range(3):
+        for side in (-1, 1):
+            # face vertices: along `axis` the vertex plane i (side −1) or i+1 (side +1); the other axes i..i+1
+            sl = [slice(None)] * 3
+            sl[axis] = slice(0, -1) if side < 0 else slice(1, None)
+            lam_ax = lam[tuple(sl)]
+            others = [a for a in range(3) if a != axis]
+            lam_f = 0.0
+            for d0 in (0, 1):
+                for d1 in (0, 1):
+                    s2 = [slice(None)] * 3
+                    s2[axis] = slice(None)
+                    s2[others[0]] = slice(d0, d0 + box.shape[others[0]])
+                    s2[others[1]] = slice(d1, d1 + box.shape[others[1]])
+                    lam_f = lam_f + 0.25 * lam_ax[tuple(s2)]
+            w = lam_f / h[axis] ** 2
+            o = [0, 0, 0]
+            o[axis] = side
+            nb = [slice(1 + o[a], 1 + o[a] + box.shape[a]) for a in range(3)]
+            nb_unknown = unknown_pad[tuple(nb)]
+            nb_in_grid = in_grid_pad[tuple(nb)]
+            # n = 0 on the grid face (distance h/2) or at the centre of an exterior cell (distance h)
+            coef[CENTER] += np.where(nb_in_grid, w, 2.0 * w)
+            coef[offset_index(*o)] -= np.where(nb_unknown, w, 0.0)
+
+    # ---- anisotropic part: symmetric vertex scheme
+    if np.any(R != 0.0):
+        bits = list(itertools.product((0, 1), repeat=3))
+        for a in bits:
+            sa = 2 * np.array(a) - 1
+            vs = tuple(slice(1 - a[d], 1 - a[d] + box.shape[d]) for d in range(3))
+            Ra = R[vs]  # tensor at the vertex shared with neighbours b: cell sits at corner a of the vertex
+            for b in bits:
+                sb = 2 * np.array(b) - 1
+                val = 0.0
+                for i in range(3):
+                    for j in range(3):
+                        val = val + Ra[..., i, j] * (sa[i] * sb[j] / (16.0 * h[i] * h[j]))
+                o = tuple(int(b[d] - a[d]) for d in range(3))
+                if o == (0, 0, 0):
+                    coef[CENTER] += val
+                else:
+                    nb = tuple(slice(1 + o[d], 1 + o[d] + box.shape[d]) for d in range(3))
+                    coef[offset_index(*o)] += np.where(unknown_pad[nb], val, 0.0)
+    coef *= unk[None]
+    return coef, info
+
+
+def face_multipliers(grid: Grid, box: LocalBox) -> np.ndarray:
+    """m_i(v) (lx+1, ly+1, lz+1, 3) of the odd (n = 0 on the face) reflection at the grid faces.
+
+    With ghost cells beyond a box face set to minus their mirror images, the vertex gradient at a
+    vertex on one face normal to axis d keeps only its normal component, doubled: G_eff = M G with
+    M = diag(m), m_d = 2 and m_i = 0 (i ≠ d); on an edge or corner of the box all m_i = 0; inside
+    m_i = 1. The vertex term then reads Gᵀ (M R M) G with the ghost columns dropped.
+    """
+    on = []
+    for d in range(3):
+        I = np.arange(box.lo[d], box.hi[d] + 1)
+        on.append((I == 0) | (I == grid.shape[d]))
+    F = [np.zeros((box.shape[0] + 1, box.shape[1] + 1, box.shape[2] + 1), dtype=bool) for _ in range(3)]
+    F[0][:] = on[0][:, None, None]
+    F[1][:] = on[1][None, :, None]
+    F[2][:] = on[2][None, None, :]
+    nfaces = F[0].astype(int) + F[1] + F[2]
+    m = np.ones(nfaces.shape + (3,))
+    for d in range(3):
+        m[..., d] = np.where(nfaces == 0, 1.0, np.where((nfaces == 1) & F[d], 2.0, 0.0))
+    return m
+
+
+def face_folded(R: np.ndarray, grid: Grid, box: LocalBox) -> np.ndarray:
+    """``M R M`` at the vertices (see :func:`face_multipliers`)."""
+    m = face_multipliers(grid, box)
+    return R * m[..., :, None] * m[..., None, :]
+
+
+def tensor_at_vertices(tensor: Callable, grid: Grid, box: LocalBox, E_GeV: float | None) -> np.ndarray:
+    """Evaluate ``tensor(x, E)`` (or ``tensor.spatial(x)`` when E is None) at the box's vertices."""
+    from ..diffusion import evaluate_tensor
+    pts = vertex_points_kpc(grid, box)
+    shp = pts.shape[:3]
+    flat = pts.reshape(-1, 3)
+    if E_GeV is None:
+        D = np.asarray(tensor.spatial(flat), dtype=float)
+        if D.shape != (len(flat), 3, 3) or not np.all(np.isfinite(D)):
+            raise ValueError(f"tensor {tensor!r}: spatial() must return finite (N, 3, 3), got {D.shape}")
+    else:
+        D = evaluate_tensor(tensor, flat, E_GeV)
+    return D.reshape(shp + (3, 3))
+
+
+def stencil_to_csr(coef: np.ndarray, box: LocalBox, unknown_pad: np.ndarray, global_index: Callable,
+                   dirichlet_diag: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local CSR rows (PETSc ordering: x fastest within the box) with global column indices.
+
+    ``global_index(i, j, k)`` maps global cell indices to the solver's row numbers. Rows of
+    non-unknown cells become ``dirichlet_diag`` on the diagonal (their right-hand side is 0).
+    """
+    lx, ly, lz = box.shape
+    L = box.size
+    unk = unknown_pad[1:-1, 1:-1, 1:-1]
+    gi = [np.arange(box.lo[a], box.hi[a]) for a in range(3)]
+    I, J, K = np.meshgrid(*gi, indexing="ij")
+    cols = np.empty((L, 27), dtype=np.int64)
+    vals = np.empty((L, 27))
+    valid = np.empty((L, 27), dtype=bool)
+    for o, (ox, oy, oz) in enumerate(OFFSETS):
+        if o == CENTER:
+            cols[:, o] = global_index(I, J, K).ravel(order="F")
+            vals[:, o] = np.where(unk, coef[o], dirichlet_diag).ravel(order="F")
+            valid[:, o] = True
+            continue
+        nb = (slice(1 + ox, 1 + ox + lx), slice(1 + oy, 1 + oy + ly), slice(1 + oz, 1 + oz + lz))
+        ok = unknown_pad[nb] & unk & (coef[o] != 0.0)
+        # neighbours outside the grid are never unknown; clip only for the index arithmetic
+        ii = np.clip(I + ox, 0, None)
+        jj = np.clip(J + oy, 0, None)
+        kk = np.clip(K + oz, 0, None)
+        cols[:, o] = np.where(ok, global_index(ii, jj, kk), 0).ravel(order="F")
+        vals[:, o] = coef[o].ravel(order="F")
+        valid[:, o] = ok.ravel(order="F")
+    big = np.iinfo(np.int64).max
+    cols = np.where(valid, cols, big)
+    order = np.argsort(cols, axis=1, kind="stable")
+    cols = np.take_along_axis(cols, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    valid = np.take_along_axis(valid, order, axis=1)
+    counts = valid.sum(axis=1)
+    indptr = np.zeros(L + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    return indptr, cols[valid], vals[valid]
+
+
+def apply_stencil(coef: np.ndarray, n_pad: np.ndarray) -> np.ndarray:
+    """``(L n)`` on the box from a padded (lx+2, ly+2, lz+2) array of n (zeros where not unknown)."""
+    lx, ly, lz = coef.shape[1:]
+    out = np.zeros((lx, ly, lz))
+    for o, (ox, oy, oz) in enumerate(OFFSETS):
+        out += coef[o] * n_pad[1 + ox:1 + ox + lx, 1 + oy:1 + oy + ly, 1 + oz:1 + oz + lz]
+    return out

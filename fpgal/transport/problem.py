@@ -1,0 +1,294 @@
+"""`TransportProblem`: grid + tensor + source + spectrum + boundary + losses → `CRDensity`.
+
+Solves, for every energy E of the grid,
+
+    −∇·(D(r,E) ∇n) + ∇·(u n) + ∂_E(Ė n) + n/τ(r,E) = Q(r,E) = source(r) · spectrum(E),
+
+n = 0 outside the escape boundary, with the finite-volume operator of
+:mod:`fpgal.transport.operator` and PETSc (:mod:`fpgal.transport.solver`).
+
+Factorisation: if the tensor is separable, ``D(x, E) = f(E) S(x)``
+(:func:`fpgal.diffusion.is_separable`) and there are no loss or advection terms, one spatial
+problem ``−∇·(S ∇G) = source`` is solved and ``n(r, E) = spectrum(E)/f(E) · G(r)`` exactly
+(``meta["factorized"] = True``). Otherwise the energies are solved one by one, from the highest
+down (continuous losses carry particles to lower energies), reusing the KSP.
+"""
+from __future__ import annotations
+
+import math
+import resource
+import time
+from typing import Callable
+
+import numpy as np
+
+from .. import units
+from ..boundary import Box
+from ..diffusion import is_separable
+from ..grid import Grid
+from ..log import get_logger
+from ..result import CRDensity
+from ..sources import cell_averages
+from . import operator as op
+from .losses import normalize_losses
+from .solver import DistributedGrid, KrylovSolver
+
+log = get_logger(__name__)
+
+
+def _collective(dgrid: DistributedGrid, fn: Callable):
+    """Run ``fn`` on every rank; if it fails anywhere, raise on every rank (no MPI deadlock)."""
+    err = None
+    try:
+        out = fn()
+    except Exception as exc:  # noqa: BLE001 - re-raised below, on all ranks
+        err, out = exc, None
+    if dgrid.allreduce_max(1.0 if err is not None else 0.0) > 0:
+        if err is not None:
+            raise err
+        raise RuntimeError("the transport set-up failed on another MPI rank (see its error message)")
+    return out
+
+
+def _local_grid(grid: Grid, box: op.LocalBox) -> Grid:
+    """The rank's box of cells as a Grid of the same spacing."""
+    axes = []
+    for a in range(3):
+        e = grid.edges_kpc(a)
+        axes.append((float(e[box.lo[a]]), float(e[box.hi[a]]), int(box.hi[a] - box.lo[a])))
+    return Grid(*axes, E_GeV=grid.E_GeV, name=grid.name)
+
+
+class TransportProblem:
+    """The steady transport problem; :meth:`solve` returns a :class:`fpgal.CRDensity`.
+
+    Parameters
+    ----------
+    grid : Grid (cells and energies)
+    tensor : callable (N,3) kpc, E_GeV → (N,3,3) cm²/s (e.g. :class:`fpgal.diffusion.FieldAligned`)
+    source : callable (N,3) kpc → relative source density (see :mod:`fpgal.sources`)
+    spectrum : callable E_GeV → injection spectrum; Q = source · spectrum in GeV⁻¹ cm⁻³ s⁻¹
+    boundary : escape boundary (default :class:`fpgal.Box`, the grid faces)
+    losses : None, a loss term of :mod:`fpgal.transport.losses`, or a list of them
+    scheme : "split" (default; λ_min I on 7 points + remainder on the corner stencil) or "corner"
+    source_points : Gauss–Legendre points per axis for the cell averages of the source
+    """
+
+    def __init__(self, grid: Grid, tensor: Callable, source: Callable, spectrum: Callable, boundary=None,
+                 losses=None, scheme: str = "split", source_points: int = 2):
+        if not isinstance(grid, Grid):
+            raise TypeError(f"grid={grid!r} must be an fpgal.Grid")
+        for name, obj in (("tensor", tensor), ("source", source), ("spectrum", spectrum)):
+            if not callable(obj):
+                raise TypeError(f"{name}={obj!r} must be callable")
+        if scheme not in op.SCHEMES:
+            raise ValueError(f"scheme={scheme!r}: expected one of {op.SCHEMES}")
+        self.grid = grid
+        self.tensor = tensor
+        self.source = source
+        self.spectrum = spectrum
+        boundary = Box() if boundary is None else boundary
+        if not callable(getattr(boundary, "inside", None)):
+            raise TypeError(f"boundary={boundary!r} must have inside(xyz_kpc) (fpgal.Box, fpgal.Cylinder)")
+        boundary.check_grid(grid)
+        self.boundary = boundary.bind(grid)
+        self.losses = losses
+        self.catastrophic, self.continuous, self.advection = normalize_losses(losses)
+        if self.continuous and grid.n_E < 2:
+            raise ValueError("continuous energy losses need a grid with at least 2 energies")
+        self.scheme = scheme
+        self.source_points = int(source_points)
+        spec = np.array([float(np.asarray(spectrum(float(E)), dtype=float)) for E in grid.E_GeV])
+        if not np.all(np.isfinite(spec)):
+            bad = grid.E_GeV[~np.isfinite(spec)]
+            raise ValueError(f"spectrum {spectrum!r} is NaN/inf at E_GeV={bad.tolist()}")
+        self.spectrum_values = spec
+        self.factorized = is_separable(tensor) and not (self.catastrophic or self.continuous or self.advection)
+
+    @property
+    def symmetric(self) -> bool:
+        return self.advection is None or self.advection.u0_km_s == 0.0
+
+    # ------------------------------------------------------------------ assembly helpers
+    def _setup_local(self, dgrid: DistributedGrid):
+        box = dgrid.box
+        unknown_pad, in_grid_pad = op.unknown_mask_padded(self.grid, box, self.boundary)
+        unk = unknown_pad[1:-1, 1:-1, 1:-1]
+        if hasattr(self.source, "deposit"):
+            full = np.asarray(self.source.deposit(self.grid), dtype=float)
+            s = full[box.lo[0]:box.hi[0], box.lo[1]:box.hi[1], box.lo[2]:box.hi[2]]
+        elif box.size:
+            s = cell_averages(self.source, _local_grid(self.grid, box), self.source_points)
+        else:
+            s = np.zeros(box.shape)
+        if not np.all(np.isfinite(s)):
+            raise ValueError(f"source {self.source!r} is NaN/inf on the grid")
+        s = np.where(unk, s, 0.0)
+        return box, unknown_pad, in_grid_pad, unk, s
+
+    def _spatial_stencil(self, box, unknown_pad, in_grid_pad, E_GeV):
+        D = op.tensor_at_vertices(self.tensor, self.grid, box, E_GeV)
+        coef, info = op.stencil(self.grid, box, D, unknown_pad, in_grid_pad, self.scheme)
+        if self.scheme == "split" and box.size and info["min_lambda_cm2_s"] <= 0:
+            raise ValueError(f"tensor {self.tensor!r} is not positive definite on the grid "
+                             f"(smallest eigenvalue {info['min_lambda_cm2_s']:.3g} at E={E_GeV})")
+        return coef
+
+    def _energy_edges(self) -> np.ndarray:
+        E = self.grid.E_GeV
+        if E.size < 2:
+            return np.array([E[0] / 1.1, E[0] * 1.1])
+        mid = np.sqrt(E[1:] * E[:-1])
+        return np.concatenate([[E[0] ** 2 / mid[0]], mid, [E[-1] ** 2 / mid[-1]]])
+
+    def _add_losses(self, coef, box, unknown_pad, E_GeV, k, edges):
+        """Add 1/τ, the upwind ∂_E(Ė n) diagonal and the advection stencil; return the Ė coupling."""
+        centers = op.cell_points_kpc(self.grid, box).reshape(-1, 3)
+        shp = box.shape
+        for term in self.catastrophic:
+            coef[op.CENTER] += term.rate_s(centers, float(E_GeV)).reshape(shp)
+        couple = None
+        if self.continuous:
+            dE = edges[k + 1] - edges[k]
+            lo = sum(term.Edot_GeV_s(centers, float(edges[k])) for term in self.continuous).reshape(shp)
+            coef[op.CENTER] += -lo / dE  # −Ė(E_{k−1/2}) n_k / ΔE_k, positive
+            if k + 1 < self.grid.n_E:
+                hi = sum(term.Edot_GeV_s(centers, float(edges[k + 1])) for term in self.continuous).reshape(shp)
+                couple = -hi / dE  # multiplies n_{k+1} on the right-hand side
+        if self.advection is not None:
+            hz = self.grid.spacing_kpc[2] * units.kpc_cm
+            zf = self.grid.edges_kpc(2)[box.lo[2]:box.hi[2] + 1]
+            u = self.advection.uz_cm_s(zf)
+            up, um = np.maximum(u, 0.0) / hz, np.minimum(u, 0.0) / hz
+            unk_up = unknown_pad[1:-1, 1:-1, 2:]
+            unk_dn = unknown_pad[1:-1, 1:-1, :-2]
+            coef[op.CENTER] += up[None, None, 1:] - um[None, None, :-1]
+            coef[op.offset_index(0, 0, 1)] += np.where(unk_up, um[None, None, 1:], 0.0)
+            coef[op.offset_index(0, 0, -1)] += np.where(unk_dn, -up[None, None, :-1], 0.0)
+        coef *= unknown_pad[None, 1:-1, 1:-1, 1:-1]
+        return couple
+
+    # ------------------------------------------------------------------ solve
+    def solve(self, petsc_options: dict | None = None, comm=None, gather: str = "root",
+              rtol: float = 1e-10) -> CRDensity | None:
+        """Solve on all ranks of ``comm``. ``gather="root"``: rank 0 returns the full CRDensity, the
+        other ranks None; ``gather="all"``: every rank returns the full CRDensity."""
+        if gather not in ("root", "all"):
+            raise ValueError(f"gather={gather!r}: expected 'root' or 'all'")
+        t_start = time.perf_counter()
+        dgrid = DistributedGrid(self.grid, comm)
+        ksp = KrylovSolver(dgrid, symmetric=self.symmetric, petsc_options=petsc_options, rtol=rtol)
+        try:
+            return self._solve(dgrid, ksp, gather, t_start)
+        finally:
+            ksp.destroy()
+            dgrid.destroy()
+
+    def _solve(self, dgrid, ksp, gather, t_start):
+        grid = self.grid
+        t0 = time.perf_counter()
+        box, unknown_pad, in_grid_pad, unk, s = _collective(dgrid, lambda: self._setup_local(dgrid))
+        total = dgrid.allreduce_sum(float(np.sum(np.abs(s))))
+        n_unknown = dgrid.allreduce_sum(float(unk.sum()))
+        if n_unknown == 0:
+            raise ValueError(f"boundary {self.boundary!r} leaves no cell of {grid!r} inside: nothing to solve")
+        if not (total > 0):
+            raise ValueError(f"source {self.source!r} is identically zero on the cells of {grid!r} inside "
+                             f"{self.boundary!r}: empty source (check its position/units, kpc)")
+        t_setup = time.perf_counter() - t0
+        stats_all = []
+        t_assembly = 0.0
+        if self.factorized:
+            t0 = time.perf_counter()
+            coef = _collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))
+            t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, coef, box, unknown_pad)
+            G, st = ksp.solve(s / self._scale)
+            stats_all.append(st)
+            f = np.array([float(self.tensor.energy_factor(float(E))) for E in grid.E_GeV])
+            if not np.all(np.isfinite(f)) or np.any(f <= 0):
+                raise ValueError(f"tensor {self.tensor!r}: energy_factor must be positive, got {f.tolist()}")
+            neg = self._negative_stats(dgrid, G[None], unk)
+            G_full = dgrid.gather(G) if gather == "root" else self._allgather(dgrid, G)
+            density = None if G_full is None else (self.spectrum_values / f)[:, None, None, None] * G_full[None]
+        else:
+            separable = is_separable(self.tensor)
+            coef_S = None
+            if separable:
+                t0 = time.perf_counter()
+                coef_S = _collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))
+                t_assembly += time.perf_counter() - t0
+            edges = self._energy_edges()
+            local = np.zeros((grid.n_E,) + box.shape)
+            for k in range(grid.n_E - 1, -1, -1):
+                E = float(grid.E_GeV[k])
+                t0 = time.perf_counter()
+
+                def build(k=k, E=E):
+                    c = (float(self.tensor.energy_factor(E)) * coef_S if separable
+                         else self._spatial_stencil(box, unknown_pad, in_grid_pad, E))
+                    return c, self._add_losses(c, box, unknown_pad, E, k, edges)
+                coef, couple = _collective(dgrid, build)
+                t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, coef, box, unknown_pad)
+                rhs = self.spectrum_values[k] * s
+                if couple is not None:
+                    rhs = rhs + np.where(unk, couple * local[k + 1], 0.0)
+                x, st = ksp.solve(rhs / self._scale)
+                st["E_GeV"] = E
+                stats_all.append(st)
+                local[k] = x
+            neg = self._negative_stats(dgrid, local, unk)
+            density = dgrid.gather(local) if gather == "root" else self._allgather(dgrid, local)
+        meta = self._meta(dgrid, stats_all, neg, t_setup, t_assembly, time.perf_counter() - t_start)
+        if density is None:
+            return None
+        return CRDensity(grid, density, meta=meta)
+
+    _scale = 1.0
+
+    def _set_operator(self, dgrid, ksp, coef, box, unknown_pad) -> float:
+        t0 = time.perf_counter()
+        unk = unknown_pad[1:-1, 1:-1, 1:-1]
+        local_max = float(np.max(coef[op.CENTER][unk])) if unk.any() else 0.0
+        scale = dgrid.allreduce_max(local_max)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"operator diagonal is not positive (max {scale}); check the tensor and losses")
+        self._scale = scale
+        indptr, cols, vals = op.stencil_to_csr(coef / scale, box, unknown_pad, dgrid.global_index)
+        t_csr = time.perf_counter() - t0
+        return t_csr + ksp.set_operator(indptr, cols, vals)
+
+    @staticmethod
+    def _allgather(dgrid, local):
+        full = dgrid.gather(local)
+        if dgrid.size == 1:
+            return full
+        return dgrid.comm.tompi4py().bcast(full, root=0)
+
+    @staticmethod
+    def _negative_stats(dgrid, arr, unk) -> dict:
+        a = np.where(unk[None], arr, 0.0)
+        n_neg = dgrid.allreduce_sum(float(np.sum(a < 0)))
+        n_cells = dgrid.allreduce_sum(float(unk.sum()) * arr.shape[0])
+        w_neg = dgrid.allreduce_sum(float(np.sum(np.abs(a[a < 0]))))
+        w_all = dgrid.allreduce_sum(float(np.sum(np.abs(a))))
+        return {"negative_cell_fraction": n_neg / max(n_cells, 1.0),
+                "negative_weight_fraction": w_neg / w_all if w_all > 0 else 0.0}
+
+    def _meta(self, dgrid, stats, neg, t_setup, t_assembly, t_total) -> dict:
+        its = [s["iterations"] for s in stats]
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+        meta = {
+            "solver": "petsc-fv", "scheme": self.scheme, "factorized": bool(self.factorized),
+            "ksp_type": stats[0]["ksp_type"], "pc_type": stats[0]["pc_type"],
+            "iterations": its[0] if len(its) == 1 else its,
+            "iterations_max": max(its),
+            "residual_norm": max(s["residual_norm"] for s in stats),
+            "true_relative_residual": max(s["true_relative_residual"] for s in stats),
+            "setup_time_s": t_setup, "assembly_time_s": dgrid.allreduce_max(t_assembly),
+            "solve_time_s": dgrid.allreduce_max(sum(s["solve_time_s"] for s in stats)),
+            "wall_time_s": t_total, "n_ranks": dgrid.size, "peak_rss_MB_rank0": peak,
+            "tensor": repr(self.tensor), "source": repr(self.source), "spectrum": repr(self.spectrum),
+            "boundary": repr(self.boundary), "losses": repr(self.losses),
+        }
+        meta.update(neg)
+        return meta

@@ -1,0 +1,35 @@
+"""1 rank vs 2 MPI ranks give the same solution (1e-8 relative)."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("petsc4py")
+
+HERE = Path(__file__).resolve().parent
+MPIEXEC = shutil.which("mpiexec") or "/usr/bin/mpiexec"
+
+
+def test_one_vs_two_ranks(tmp_path):
+    sys.path.insert(0, str(HERE))
+    try:
+        from _mpi_case import cases
+    finally:
+        sys.path.pop(0)
+    a, b = cases()
+    out = tmp_path / "two.npz"
+    env = dict(os.environ, FPGAL_PROGRESS="0")
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(HERE / "_mpi_case.py"), str(out)],
+                          capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = np.load(out)
+    assert int(two["ranks"]) == 2
+    for name, one in (("factorized", a.density), ("losses", b.density)):
+        scale = np.abs(one).max()
+        diff = np.abs(two[name] - one).max() / scale
+        print(name, "max |n2 - n1| / max|n1| =", diff)
+        assert diff < 1e-8
