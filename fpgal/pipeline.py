@@ -82,13 +82,18 @@ def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | Non
     if cfg.losses.pp:
         from .transport.losses import PPLosses
         losses = PPLosses(builders.build_gas(cfg, cfg.losses.gas))
+    from .transport.diagnostics import numerical_diffusion
+    numdiff = numerical_diffusion(tensor.field, grid, eps)   # warns when κ⊥,num > 0.1 ε κ∥
     t0 = time.perf_counter()
     cr = solve_steady(grid, tensor, builders.build_source(cfg), builders.build_spectrum(cfg),
                       boundary=builders.build_boundary(cfg), losses=losses,
                       petsc_options=solver_options(cfg.solver, petsc_options))
     if mpi_rank_size()[0] == 0:
         cr.meta.update(epsilon=eps, wall_time_s=time.perf_counter() - t0, field=cfg.field.model,
-                       source=cfg.source.distribution)
+                       source=cfg.source.distribution,
+                       numerical_kappa_perp_over_kpar=float(numdiff["kappa_num_over_kpar"]),
+                       numerical_diffusion_over_epsilon=float(numdiff["ratio_to_epsilon"]),
+                       numerical_diffusion_warning=bool(numdiff["warning"]))
         cr.save(out_path, config_text=to_toml(cfg))
         log.info("ε = %g: %s", eps, {k: cr.meta[k] for k in ("iterations", "factorized") if k in cr.meta})
     _barrier()
