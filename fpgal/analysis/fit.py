@@ -351,7 +351,7 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     x0 = np.clip(x0, lb + 1e-6 * span, ub - 1e-6 * span)
 
     res = least_squares(residuals, x0, bounds=(lb, ub), method="trf", x_scale="jac",
-                        xtol=1e-12, ftol=1e-12, gtol=1e-12, max_nfev=2000 * len(free))
+                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=2000 * len(free))
     r = res.fun
     chi2 = float(r @ r)
 
