@@ -217,7 +217,6 @@ def window_means(maps_h5: Path, E_GeV: float) -> dict[str, float]:
 def ratio_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> tuple[list[Path], dict]:
     """Fig. 4: ratio maps I(ε_a)/I(ε_b) between neighbouring ε at each map energy, and window-mean ratios."""
     from .emission import products
-    from .plots.maps import plot_ratio_map
     eps_sorted = sorted(map_files, reverse=True)
     E_maps = np.asarray(cfg.skymap.E_gamma_GeV, dtype=float)
     paths, numbers = [], {}
@@ -227,12 +226,23 @@ def ratio_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> tup
         ra = products.maps_at(ma, Ea, E_maps)
         rb = products.maps_at(mb, Eb, E_maps)
         for i, E in enumerate(E_maps):
-            ratio = products.ratio_map(ra[i], rb[i])
-            paths.append(plot_ratio_map(ratio, out_dir / f"ratio_eps_{_eps_tag(a)}_over_{_eps_tag(b)}_{E:g}GeV.png",
-                                        title=f"I(ε = {a:g}) / I(ε = {b:g}) at {E:g} GeV"))
+            paths.append(_plot_log_ratio(products.ratio_map(ra[i], rb[i]),
+                                         out_dir / f"ratio_eps_{_eps_tag(a)}_over_{_eps_tag(b)}_{E:g}GeV.png",
+                                         f"I(ε = {a:g}) / I(ε = {b:g}) at {E:g} GeV"))
         wa, wb = window_means(map_files[a], E_maps[0]), window_means(map_files[b], E_maps[0])
         numbers[f"{a:g}/{b:g}"] = {k: wa[k] / wb[k] for k in wa} | {"E_GeV": float(E_maps[0])}
     return paths, numbers
+
+
+def _plot_log_ratio(ratio: np.ndarray, path: Path, title: str) -> Path:
+    """Ratio map on a symmetric log₂ scale (0 = equal, ±1 = factor 2), clipped at the 99.5 % quantile."""
+    from .plots.maps import plot_ratio_map
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lr = np.where(ratio > 0, np.log2(ratio), np.nan)
+    finite = np.isfinite(lr)
+    span = float(np.nanpercentile(np.abs(lr[finite]), 99.5)) if finite.any() else 1.0
+    return plot_ratio_map(lr, path, title=title, center=0.0, span=span or 1.0,
+                          unit="log$_2$ ratio")
 
 
 def spectra_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> list[Path]:
@@ -326,9 +336,13 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
     if "skymap" in want or "ratios" in want or "spectra" in want:
         for e in eps_list:
             fit_json = out / "fit" / f"fit_eps_{_eps_tag(e)}.json"
-            info = stage(f"skymap_eps_{_eps_tag(e)}", skymap_key(cfg, e),
-                         lambda e=e, fj=fit_json: (skymap_stage(cfg, cr_paths[e], fj if fj.exists() else None,
-                                                                out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
+            name = f"skymap_eps_{_eps_tag(e)}"
+            if "skymap" not in want:           # only read what an earlier run made
+                info = _bcast(manifest.info(name) if rank == 0 else None)
+            else:
+                info = stage(name, skymap_key(cfg, e),
+                             lambda e=e, fj=fit_json: (skymap_stage(cfg, cr_paths[e], fj if fj.exists() else None,
+                                                                    out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
             h5s = [o for o in info.get("outputs", []) if o.endswith(".h5")]
             if h5s:
                 map_files[e] = out / h5s[0]
@@ -396,7 +410,7 @@ def plot_field(args) -> list[Path]:
 def plot_map(args) -> list[Path]:
     """Mollweide plot of every energy in a map file (fpgal HDF5 or FITS), or of the ratio of two files."""
     from .emission import products
-    from .plots.maps import plot_ratio_map, plot_skymap
+    from .plots.maps import plot_skymap
 
     def read(path: str):
         if path.endswith(".h5"):
@@ -411,8 +425,8 @@ def plot_map(args) -> list[Path]:
     if args.ratio_to:
         other, E2 = read(args.ratio_to)
         other = products.maps_at(other, E2, E)
-        return [plot_ratio_map(products.ratio_map(maps[i], other[i]), Path(f"{stem}_ratio_{e:g}GeV.png"),
-                               title=f"{Path(args.path).name} / {Path(args.ratio_to).name}, {e:g} GeV")
+        return [_plot_log_ratio(products.ratio_map(maps[i], other[i]), Path(f"{stem}_ratio_{e:g}GeV.png"),
+                                f"{Path(args.path).name} / {Path(args.ratio_to).name}, {e:g} GeV")
                 for i, e in enumerate(E)]
     return [plot_skymap(maps[i], Path(f"{stem}_{e:g}GeV.png"), title=Path(args.path).name, E_GeV=e)
             for i, e in enumerate(E)]
