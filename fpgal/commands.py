@@ -75,7 +75,10 @@ def cmd_run(args, petsc_opts) -> int:
     from .pipeline import run_study
     cfg = load(args)
     stages = [s for s in args.stages.split(",") if s] or None
-    run_study(cfg, petsc_options=petsc_opts, force=args.force, only=stages)
+    summary = run_study(cfg, petsc_options=petsc_opts, force=args.force, only=stages)
+    if summary.is_file():
+        findings = [line for line in summary.read_text().splitlines() if line.startswith("- (")]
+        _print0(f"summary: {summary}\n" + "\n".join(findings))
     return 0
 
 

@@ -286,7 +286,9 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest(out)
     if rank == 0:
-        (out / "config.resolved.toml").write_text(to_toml(cfg))
+        from .io import atomic_path
+        with atomic_path(out / "config.resolved.toml") as tmp:
+            tmp.write_text(to_toml(cfg))
         log.info("study → %s (%d MPI rank%s)", out.resolve(), size, "s" if size > 1 else "")
     timings: dict[str, float] = {}
 
