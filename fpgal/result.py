@@ -56,8 +56,8 @@ class CRDensity:
 
     def beta(self) -> np.ndarray:
         """Speed/c of particles at the grid energies (kinetic E, rest energy ``mass_GeV``)."""
-        gamma = 1.0 + self.E_GeV / self.mass_GeV
-        return np.sqrt(1.0 - 1.0 / gamma ** 2)
+        from .spectra import beta
+        return beta(self.E_GeV, self.mass_GeV)
 
     def intensity(self) -> np.ndarray:
         """Differential intensity J = β c n / 4π, GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, shape of ``density``."""

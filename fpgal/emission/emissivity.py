@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import units
 from ..log import get_logger
+from ..spectra import beta
 from ..result import CRDensity
 from .cross_sections import MASS_GeV, dsigma_dE
 
@@ -144,9 +145,7 @@ def production_matrix(E_sec_GeV, T_GeV, mass_GeV: float = units.m_p_GeV, primary
     sigma = dsigma_dE(E_sec, T_fine, cross_section, particle, f"{primary}-p")
     if f_He > 0:
         sigma = sigma + f_He * dsigma_dE(E_sec, T_fine, cross_section, particle, f"{primary}-He")
-    gamma = 1.0 + T_fine / mass_GeV
-    beta = np.sqrt(1.0 - 1.0 / gamma ** 2)
-    K = sigma * units.mb_cm2 * (units.c_cm_s * beta * log_trapezoid_weights(T_fine))[None, :]
+    K = sigma * units.mb_cm2 * (units.c_cm_s * beta(T_fine, mass_GeV) * log_trapezoid_weights(T_fine))[None, :]
     pm = ProductionMatrix(E_sec, T, T_fine, i_left, t, K)
     if len(_CACHE) > 32:
         _CACHE.clear()

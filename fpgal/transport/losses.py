@@ -22,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from .. import units
+from ..spectra import beta
 from ..fields.base import as_points
 
 #: π⁰ rest energy [GeV] (PDG), as in Kafexhiu et al. 2014.
@@ -40,11 +41,6 @@ def sigma_pp_inel_mb(T_GeV) -> np.ndarray:
     x = np.maximum(T / T_TH_GEV, 1.0)
     L = np.log(x)
     return np.where(T > T_TH_GEV, (30.7 - 0.96 * L + 0.18 * L * L) * (1.0 - x ** -1.9) ** 3, 0.0)
-
-
-def beta_of(E_GeV, mass_GeV: float = units.m_p_GeV) -> np.ndarray:
-    gamma = 1.0 + np.asarray(E_GeV, dtype=float) / mass_GeV
-    return np.sqrt(1.0 - 1.0 / gamma ** 2)
 
 
 def _gas(gas: Callable, xyz_kpc: np.ndarray) -> np.ndarray:
@@ -76,7 +72,7 @@ class PPLosses:
     def rate_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         """1/τ at positions (N,) in s⁻¹."""
         sigma_cm2 = float(sigma_pp_inel_mb(E_GeV)) * units.mb_cm2
-        return units.c_cm_s * float(beta_of(E_GeV, self.mass_GeV)) * sigma_cm2 * self.nuclear_factor \
+        return units.c_cm_s * float(beta(E_GeV, self.mass_GeV)) * sigma_cm2 * self.nuclear_factor \
             * _gas(self.gas, xyz_kpc)
 
     def __repr__(self) -> str:
@@ -118,7 +114,7 @@ class IonizationLosses:
         self.mass_GeV = float(mass_GeV)
 
     def Edot_GeV_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        b = float(beta_of(E_GeV, self.mass_GeV))
+        b = float(beta(E_GeV, self.mass_GeV))
         b0 = 0.01
         corr = 1.0 + (0.0185 * math.log(b) if b > b0 else 0.0)
         rate_eV_s = 1.82e-7 * corr * 2 * b * b / (b0 ** 3 + 2 * b ** 3)
