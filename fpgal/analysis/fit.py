@@ -25,7 +25,8 @@ an approximation; the result says so (``FitResult.exact``, ``notes``).
 χ² = Σ_i (J(E_i; θ) − J_i)² / σ_i² over all points of all experiments in the window, σ_i from
 :meth:`fpgal.analysis.crdata.CRData.sigma` (stat ⊕ sys, symmetrized). Minimized with
 ``scipy.optimize.least_squares`` (trust-region reflective, bounds) in the variables ln Q0, ln p_br,
-α1, α2, ln w (positive parameters in log). The covariance is (JᵀJ)⁻¹ of the residual Jacobian at the
+α1, α2, ln w (positive parameters in log); with symmetric errors Q0 (linear) is first profiled out
+and the shape minimised alone, then all parameters are refined from there. The covariance is (JᵀJ)⁻¹ of the residual Jacobian at the
 minimum (pseudo-inverse for degenerate directions), multiplied by χ²/dof when that exceeds 1
 (``scale_errors=True``, the PDG scale factor); errors of log variables propagate as σ_θ = θ σ_lnθ.
 
@@ -350,6 +351,34 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     span = np.where(np.isfinite(ub - lb), ub - lb, 1.0)
     x0 = np.clip(x0, lb + 1e-6 * span, ub - 1e-6 * span)
 
+    nfev_profiled = 0
+    if "Q0" in free and sigma_fixed is not None and len(free) > 1:
+        # Q0 enters linearly and σ does not depend on the model: profile it out (variable projection)
+        # and minimise over the shape parameters alone. Q0 is the normalisation at p_br, so in the
+        # full parameterisation ln Q0 and ln p_br form a long curved valley in which the
+        # trust-region steps crawl (10⁴ evaluations without converging on the default study).
+        iq = free.index("Q0")
+        shape_idx = [i for i in range(len(free)) if i != iq]
+
+        def full_x(xs: np.ndarray) -> np.ndarray:
+            x = np.empty(len(free))
+            x[shape_idx] = xs
+            x[iq] = 0.0  # ln Q0 = 0: unit normalisation
+            m = basis.flux_cm2(spectrum_of(x), E, Phi)
+            w2 = 1.0 / sigma_fixed ** 2
+            den = float(np.sum(m * m * w2))
+            q = float(np.sum(m * J * w2)) / den if den > 0 else 0.0
+            x[iq] = math.log(q) if q > 0 else lb[iq] if np.isfinite(lb[iq]) else -700.0
+            return x
+
+        def profiled(xs: np.ndarray) -> np.ndarray:
+            return residuals(full_x(xs))
+
+        res_shape = least_squares(profiled, x0[shape_idx], bounds=(lb[shape_idx], ub[shape_idx]), method="trf",
+                                  x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10,
+                                  max_nfev=2000 * len(shape_idx))
+        nfev_profiled = int(res_shape.nfev)
+        x0 = np.clip(full_x(res_shape.x), lb + 1e-12 * span, ub - 1e-12 * span)
     res = least_squares(residuals, x0, bounds=(lb, ub), method="trf", x_scale="jac",
                         xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=2000 * len(free))
     r = res.fun
@@ -379,7 +408,8 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
         values[p] = float(v)
         errs[p] = float(v * sd) if p in LOG_PARAMETERS else float(sd)
         if res.active_mask[i] != 0:
-            notes.append(f"{p} = {v:.4g} sits at its bound {limits[p]}; its error is not meaningful")
+            notes.append(f"{p} = {v:.4g} sits at its bound ({limits[p][0]:.4g}, {limits[p][1]:.4g}); "
+                         "its error is not meaningful")
 
     by_exp: dict[str, dict[str, float]] = {}
     for k, s_ in enumerate(sets):
@@ -399,7 +429,8 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
                      basis=basis, values=values, errors=errs, fit_variables=names, covariance=cov, chi2=chi2,
                      dof=int(dof), chi2_by_experiment=by_exp, n_points=int(E.size), E_min_GeV=float(E_min_GeV),
                      E_max_GeV=float(E_max_GeV), phi_GV=Phi, error_model=errors, exact=basis.exact,
-                     success=bool(res.success), message=str(res.message), nfev=int(res.nfev), notes=notes)
+                     success=bool(res.success), message=str(res.message), nfev=int(res.nfev) + nfev_profiled,
+                     notes=notes)
 
 
 def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, spectrum_ref: Callable, *,
