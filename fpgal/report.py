@@ -45,8 +45,7 @@ def findings(cfg: Config, fit_info: dict, ratio_info: dict) -> list[str]:
             if spread < 1e-3:
                 line += (" — pure diffusion with energy-independent ε factorizes, n(E, r) = Q(E)/D∥(E)·G_ε(r), so the "
                          "local spectral shape and the fit are the same for every ε up to Q0")
-            at_bound = sorted({n.split(" = ")[0] for *_, d in rows for n in d.get("notes", [])
-                               if "sits at its bound" in n})
+            at_bound = sorted({p for *_, d in rows for p in d.get("at_bound", [])})
             if at_bound:
                 line += (f". At the minimum {', '.join(at_bound)} sit(s) at the fit bound (see fit/*.json): "
                          + ("the data prefer a break below the fit window, so eq. 2 acts as one smoothly curving "

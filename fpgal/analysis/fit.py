@@ -26,9 +26,10 @@ an approximation; the result says so (``FitResult.exact``, ``notes``).
 :meth:`fpgal.analysis.crdata.CRData.sigma` (stat ⊕ sys, symmetrized). Minimized with
 ``scipy.optimize.least_squares`` (trust-region reflective, bounds) in the variables ln Q0, ln p_br,
 α1, α2, ln w (positive parameters in log); with symmetric errors Q0 (linear) is first profiled out
-and the shape minimised alone, then all parameters are refined from there. The covariance is (JᵀJ)⁻¹ of the residual Jacobian at the
-minimum (pseudo-inverse for degenerate directions), multiplied by χ²/dof when that exceeds 1
-(``scale_errors=True``, the PDG scale factor); errors of log variables propagate as σ_θ = θ σ_lnθ.
+and the shape minimised alone, then all parameters are refined from there. The covariance is
+(JᵀJ)⁻¹ of the residual Jacobian at the minimum (pseudo-inverse for degenerate directions),
+multiplied by χ²/dof when that exceeds 1 (``scale_errors=True``, the PDG scale factor); errors of
+log variables propagate as σ_θ = θ σ_lnθ.
 
 Optional force-field solar modulation (Gleeson & Axford 1968) with a fixed potential φ:
 J_TOA(E) = J_LIS(E + Φ) E(E + 2m) / ((E + Φ)(E + Φ + 2m)), Φ = |Z| e φ (protons: Φ[GeV] = φ[GV]).
@@ -167,6 +168,7 @@ class FitResult:
     message: str = ""
     nfev: int = 0
     notes: list[str] = field(default_factory=list)
+    at_bound: list[str] = field(default_factory=list)  # fitted parameters that ended on a bound
 
     @property
     def chi2_per_dof(self) -> float:
@@ -213,6 +215,7 @@ class FitResult:
             "n_points": int(self.n_points), "E_min_GeV": float(self.E_min_GeV), "E_max_GeV": float(self.E_max_GeV),
             "phi_GV": float(self.phi_GV), "error_model": self.error_model, "exact": bool(self.exact),
             "success": bool(self.success), "message": self.message, "nfev": int(self.nfev),
+            "at_bound": list(self.at_bound),
             "notes": list(self.notes), "flux_units": FLUX_UNITS,
         }
 
@@ -401,13 +404,14 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
         notes.append(f"errors scaled by sqrt(χ²/dof) = {math.sqrt(red):.3f}")
 
     fitted = spectrum_of(res.x)
-    values, errs = {}, {}
+    values, errs, at_bound = {}, {}, []
     for i, p in enumerate(free):
         v = getattr(fitted, p)
         sd = math.inf if unconstrained[i] else math.sqrt(max(cov[i, i], 0.0))
         values[p] = float(v)
         errs[p] = float(v * sd) if p in LOG_PARAMETERS else float(sd)
         if res.active_mask[i] != 0:
+            at_bound.append(p)
             notes.append(f"{p} = {v:.4g} sits at its bound ({limits[p][0]:.4g}, {limits[p][1]:.4g}); "
                          "its error is not meaningful")
 
@@ -430,7 +434,7 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
                      dof=int(dof), chi2_by_experiment=by_exp, n_points=int(E.size), E_min_GeV=float(E_min_GeV),
                      E_max_GeV=float(E_max_GeV), phi_GV=Phi, error_model=errors, exact=basis.exact,
                      success=bool(res.success), message=str(res.message), nfev=int(res.nfev) + nfev_profiled,
-                     notes=notes)
+                     notes=notes, at_bound=at_bound)
 
 
 def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, spectrum_ref: Callable, *,

@@ -198,46 +198,40 @@ class Ferriere(GasModel):
         disk = n_disk * np.exp(-((A - 1200.0) / 438.0) ** 4) * np.exp(-(q[:, 2] / h_disk_pc) ** 2)
         return cmz + disk
 
-    def _HI(self, xyz):
-        R, z_kpc = _cyl(xyz)
+    @staticmethod
+    def _inner_outer(xyz, inner: Callable, outer: Callable, R_split_kpc: float = 3.0) -> np.ndarray:
+        """Ferrière's two regimes: ``inner(xyz, R, z)`` for R < 3 kpc, ``outer(xyz, R, z)`` beyond (kpc)."""
+        R, z = _cyl(xyz)
         n = np.zeros(len(xyz))
-        inner = R < 3.0
-        if inner.any():
-            n[inner] = self._inner_cmz_disk(xyz[inner], 8.8, 54.0, 0.34, 120.0)
-        o = ~inner
-        if o.any():
-            z = z_kpc[o] * KPC_PC
-            a = np.where(R[o] <= self.R_sun_kpc, 1.0, R[o] / self.R_sun_kpc)
+        for sel, fn in ((R < R_split_kpc, inner), (R >= R_split_kpc, outer)):
+            if sel.any():
+                n[sel] = fn(xyz[sel], R[sel], z[sel])
+        return n
+
+    def _HI(self, xyz):
+        def outer(_, R, z_kpc):
+            z = z_kpc * KPC_PC
+            a = np.where(R <= self.R_sun_kpc, 1.0, R / self.R_sun_kpc)
             cold = (0.859 * np.exp(-(z / (127.0 * a)) ** 2) + 0.047 * np.exp(-(z / (318.0 * a)) ** 2)
                     + 0.094 * np.exp(-np.abs(z) / (403.0 * a))) * 0.340 / a ** 2
             warm = ((1.745 - 1.289 / a) * np.exp(-(z / (127.0 * a)) ** 2)
                     + (0.473 - 0.070 / a) * np.exp(-(z / (318.0 * a)) ** 2)
                     + (0.283 - 0.142 / a) * np.exp(-np.abs(z) / (403.0 * a))) * 0.226 / a
-            n[o] = cold + warm
-        return n
+            return cold + warm
+        return self._inner_outer(xyz, lambda p, R, z: self._inner_cmz_disk(p, 8.8, 54.0, 0.34, 120.0), outer)
 
     def _H2(self, xyz):
-        R, z_kpc = _cyl(xyz)
-        n = np.zeros(len(xyz))
-        inner = R < 3.0
-        if inner.any():
-            n[inner] = self._inner_cmz_disk(xyz[inner], 150.0, 18.0, 4.8, 42.0)
-        o = ~inner
-        if o.any():
-            Ro, z = R[o], z_kpc[o] * KPC_PC
-            Rs = self.R_sun_kpc
-            n[o] = (0.58 * (Ro / Rs) ** -0.58
-                    * np.exp(-((Ro - 4.5) ** 2 - (Rs - 4.5) ** 2) / 2.9 ** 2)
-                    * np.exp(-(z / (81.0 * (Ro / Rs) ** 0.58)) ** 2))
-        return n
+        def outer(_, R, z_kpc):
+            z, Rs = z_kpc * KPC_PC, self.R_sun_kpc
+            return (0.58 * (R / Rs) ** -0.58
+                    * np.exp(-((R - 4.5) ** 2 - (Rs - 4.5) ** 2) / 2.9 ** 2)
+                    * np.exp(-(z / (81.0 * (R / Rs) ** 0.58)) ** 2))
+        return self._inner_outer(xyz, lambda p, R, z: self._inner_cmz_disk(p, 150.0, 18.0, 4.8, 42.0), outer)
 
     def _HII(self, xyz):
-        R, z_kpc = _cyl(xyz)
-        n = np.zeros(len(xyz))
-        inner = R < 3.0
-        if inner.any():
-            x, y, z = (xyz[inner] * KPC_PC).T
-            Rpc = R[inner] * KPC_PC
+        def inner(p, R, _):
+            x, y, z = (p * KPC_PC).T
+            Rpc = R * KPC_PC
             wim = np.exp(-(x ** 2 + (y + 10.0) ** 2) / 145.0 ** 2) * np.exp(-(z + 20.0) ** 2 / 26.0 ** 2)
             wim += 0.009 * np.exp(-((Rpc - 3700.0) / (0.5 * 3700.0)) ** 2) / np.cosh(z / 140.0) ** 2
             wim += 0.005 * np.cos(np.pi * Rpc * 0.5 / 17000.0) / np.cosh(z / 950.0) ** 2
@@ -245,17 +239,16 @@ class Ferriere(GasModel):
             ca, sa = np.cos(np.radians(21.0)), np.sin(np.radians(21.0))
             eta, chi = y * ca + z * sa, -y * sa + z * ca
             vhim = 0.29 * np.exp(-((x ** 2 + eta ** 2) / 162.0 ** 2 + chi ** 2 / 90.0 ** 2))
-            n[inner] = wim + vhim
-        o = ~inner
-        if o.any():
-            Ro, z = R[o], np.abs(z_kpc[o])
-            Rs = self.R_sun_kpc
-            warm = (0.0237 * np.exp(-(Ro ** 2 - Rs ** 2) / 37.0 ** 2) * np.exp(-z / 1.0)
-                    + 0.0013 * np.exp(-((Ro - 4.0) ** 2 - (Rs - 4.0) ** 2) / 2.0 ** 2) * np.exp(-z / 0.150))
-            hot = (0.12 * np.exp(-(Ro - Rs) / 4.9) + 0.88 * np.exp(-((Ro - 4.5) ** 2 - (Rs - 4.5) ** 2) / 2.9 ** 2))
-            hot *= (Ro / Rs) ** -1.65 * np.exp(-z / (1.5 * (Ro / Rs) ** 1.65)) * 4.8e-4
-            n[o] = warm + hot
-        return n
+            return wim + vhim
+
+        def outer(_, R, z_kpc):
+            z, Rs = np.abs(z_kpc), self.R_sun_kpc
+            warm = (0.0237 * np.exp(-(R ** 2 - Rs ** 2) / 37.0 ** 2) * np.exp(-z / 1.0)
+                    + 0.0013 * np.exp(-((R - 4.0) ** 2 - (Rs - 4.0) ** 2) / 2.0 ** 2) * np.exp(-z / 0.150))
+            hot = (0.12 * np.exp(-(R - Rs) / 4.9) + 0.88 * np.exp(-((R - 4.5) ** 2 - (Rs - 4.5) ** 2) / 2.9 ** 2))
+            hot *= (R / Rs) ** -1.65 * np.exp(-z / (1.5 * (R / Rs) ** 1.65)) * 4.8e-4
+            return warm + hot
+        return self._inner_outer(xyz, inner, outer)
 
 
 # ------------------------------------------------------------------------------------ simple models

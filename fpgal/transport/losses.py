@@ -79,6 +79,15 @@ class PPLosses:
         return f"PPLosses(gas={self.gas!r}, nuclear_factor={self.nuclear_factor:g})"
 
 
+def _user_values(model, fn: Callable, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    """``fn(xyz, E)`` of a user loss model as a finite (N,) array; ``model`` names it in errors."""
+    xyz = as_points(xyz_kpc)
+    v = np.broadcast_to(np.asarray(fn(xyz, E_GeV), dtype=float), (len(xyz),)).copy()
+    if not np.all(np.isfinite(v)):
+        raise ValueError(f"{model!r}: returned NaN/inf at E_GeV={E_GeV}")
+    return v
+
+
 class CatastrophicRate:
     """Generic catastrophic loss ``1/τ(r, E) = rate(xyz_kpc, E_GeV)`` [s⁻¹] (tests, custom models)."""
 
@@ -88,9 +97,8 @@ class CatastrophicRate:
         self.rate = rate
 
     def rate_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        xyz = as_points(xyz_kpc)
-        r = np.broadcast_to(np.asarray(self.rate(xyz, E_GeV), dtype=float), (len(xyz),)).copy()
-        if not np.all(np.isfinite(r)) or np.any(r < 0):
+        r = _user_values(self, self.rate, xyz_kpc, E_GeV)
+        if np.any(r < 0):
             raise ValueError(f"{self!r}: loss rate must be finite and non-negative (s^-1)")
         return r
 
@@ -133,9 +141,8 @@ class ContinuousRate:
         self.edot = edot
 
     def Edot_GeV_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        xyz = as_points(xyz_kpc)
-        e = np.broadcast_to(np.asarray(self.edot(xyz, E_GeV), dtype=float), (len(xyz),)).copy()
-        if not np.all(np.isfinite(e)) or np.any(e > 0):
+        e = _user_values(self, self.edot, xyz_kpc, E_GeV)
+        if np.any(e > 0):
             raise ValueError(f"{self!r}: Ė must be finite and <= 0 (energy losses)")
         return e
 

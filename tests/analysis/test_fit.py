@@ -238,3 +238,6 @@ def test_default_study_fit_converges_to_one_minimum_from_different_starts():
     print("chi2 from the starts:", chi2, "nfev:", [f.nfev for f in fits])
     assert all(f.success for f in fits), [f.message for f in fits]
     assert max(chi2) == pytest.approx(min(chi2), rel=1e-6)
+    # the minimum puts the break at the lower end of its range (half the lowest data momentum)
+    assert all(f.at_bound == ["p_br_GeV"] for f in fits), [f.at_bound for f in fits]
+    assert fits[0].to_dict()["at_bound"] == ["p_br_GeV"]
