@@ -188,7 +188,7 @@ def main() -> None:
     kernels = {}
     if 1 in args.ranks and 2 in args.ranks:
         for mesh in args.mesh:
-            for nr, (k, times) in best_runs(mpiexec, [1, 2], ["--kernel-worker", mesh], "KERNEL ", "matmult_s",
+            for nr, (_, times) in best_runs(mpiexec, [1, 2], ["--kernel-worker", mesh], "KERNEL ", "matmult_s",
                                             args.repeat).items():
                 kernels[(mesh, nr)] = times
     if rows:

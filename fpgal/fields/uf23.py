@@ -29,6 +29,7 @@ import math
 
 import numpy as np
 
+from .. import units
 from ._cyl import cyl_to_cart, cylindrical, sigmoid, sigmoid_c
 from .base import Field
 
@@ -37,7 +38,7 @@ MODELS: tuple[str, ...] = ("base", "neCL", "expX", "spur", "cre10", "synCG", "tw
 _DEG = math.pi / 180.0
 _GPC_KPC = 1.0e6
 #: 1 km/s in kpc/Myr (the unit system of the reference code: kpc, Myr).
-_KM_S_KPC_MYR = (1.0e6 * 365.25 * 86400.0) / 3.0856775807e16
+_KM_S_KPC_MYR = 1.0e5 * units.Myr_s / units.kpc_cm
 
 # Table 3 of UF23 (values as in the authors' UF23Field.cc). Angles in degrees, lengths in kpc,
 # fields in μG, twisting time in Myr. "striation" only matters for the random field, kept for info.
