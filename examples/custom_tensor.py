@@ -7,7 +7,7 @@ fpgal. Here the anisotropy changes with height — field-aligned transport in th
 energies.
 
 Run time: ~10 s on the 1 kpc mesh (``python examples/custom_tensor.py``), minutes on 0.25 kpc
-(``--mesh milkyway-0.25kpc``); in parallel: ``mpirun -n 2 .venv/bin/python examples/custom_tensor.py``.
+(``--mesh milkyway-0.25kpc``); in parallel: ``mpirun -bind-to core -n 2 .venv/bin/python examples/custom_tensor.py``.
 Writes ``custom_tensor_output/cr.h5`` and a slice plot.
 """
 from __future__ import annotations

@@ -9,6 +9,8 @@ MODULES = {
     "fpgal": ["Grid", "CRDensity", "Box", "Cylinder", "solve_steady"],
     "fpgal.fields": None, "fpgal.diffusion": None, "fpgal.sources": None, "fpgal.spectra": None,
     "fpgal.transport": None, "fpgal.transport.losses": None, "fpgal.transport.diagnostics": None,
+    "fpgal.transport.smoother": ["SlabSSOR", "register_fine_operator"],
+    "fpgal.affinity": ["bind_to_core_args", "warn_if_ranks_share_cpus", "ranks_sharing_cpus"],
     "fpgal.sde": None, "fpgal.emission": None, "fpgal.emission.gas": None, "fpgal.emission.products": None,
     "fpgal.analysis.crdata": None, "fpgal.analysis.fit": None, "fpgal.analysis.compare": None,
     "fpgal.config": ["load_config", "config_from_dict", "Config", "ConfigError"],

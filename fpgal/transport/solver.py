@@ -11,7 +11,9 @@ aggressive coarsening, level smoothers of three Chebyshev steps with SSOR(ω = 1
 ``petsc_options`` (a dict, e.g. from the config) for the keys the command line did not set, then
 ``ksp.setFromOptions()`` — so ``-ksp_type``, ``-pc_type``, ``-ksp_monitor`` ... on the command line
 (``petsc4py.init(sys.argv)``) win. Under MPI the DMDA is cut along z first
-(:func:`processor_layout`).
+(:func:`processor_layout`); with a z-only cut the operator is registered for the optional slab
+SSOR level smoother (:mod:`fpgal.transport.smoother`), and ranks that share CPUs get a warning
+(:mod:`fpgal.affinity`).
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ import numpy as np
 from ..grid import Grid
 from ..log import get_logger
 from .operator import LocalBox
+from .smoother import register_fine_operator, unregister_fine_operator
 
 log = get_logger(__name__)
 
@@ -102,6 +105,11 @@ class DistributedGrid:
         self.rank = self.comm.getRank()
         self.size = self.comm.getSize()
         self.n_global = nx * ny * nz
+        self.cuts_z_only = P[0] == 1 and P[1] == 1          # every rank owns whole z-layers
+        self.layer_cells = nx * ny                          # rows per z-layer in PETSc ordering
+        if self.size > 1:
+            from ..affinity import warn_if_ranks_share_cpus
+            warn_if_ranks_share_cpus(self.comm)
 
     def global_index(self, i, j, k) -> np.ndarray:
         """PETSc-ordering row of global cells (i, j, k) (int arrays, clipped into the grid)."""
@@ -188,6 +196,11 @@ class KrylovSolver:
                               "mg_levels_pc_type": "sor", "mg_levels_pc_sor_omega": "1.5"})
         if not symmetric:
             self.defaults["ksp_gmres_restart"] = "100"
+        # several ranks cut along z only: the operator is registered for the optional two-colour slab
+        # SSOR smoother (smoother.py; -mg_levels_pc_type python -mg_levels_pc_python_type
+        # fpgal.transport.smoother.SlabSSOR), which keeps the one-rank CG iteration count on any number
+        # of ranks but costs more per sweep than PCSOR, so it is not the default (docs/numerics.md)
+        self.slab_layout = dgrid.size > 1 and dgrid.cuts_z_only
         self.user = dict(petsc_options or {})
         self.ksp = None
         self.A = None
@@ -200,6 +213,7 @@ class KrylovSolver:
         n_local = self.dgrid.box.size
         N = self.dgrid.n_global
         if self.A is not None:
+            unregister_fine_operator(self.A)
             self.A.destroy()
         self.A = PETSc.Mat().createAIJ(size=((n_local, N), (n_local, N)),
                                         csr=(indptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
@@ -208,6 +222,8 @@ class KrylovSolver:
             self.A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
             self.A.setOption(PETSc.Mat.Option.SPD, True)
         self.A.assemble()
+        if self.slab_layout:
+            register_fine_operator(self.A, self.dgrid.layer_cells)
         if self.ksp is None:
             self.ksp = PETSc.KSP().create(comm=self.dgrid.comm)
             self.b = self.dgrid.da.createGlobalVec()
@@ -256,6 +272,8 @@ class KrylovSolver:
         if getattr(self, "_opts", None) is not None:
             self._opts.__exit__(None, None, None)
             self._opts = None
+        if self.A is not None:
+            unregister_fine_operator(self.A)
         for obj in (self.ksp, self.A, self.b, self.x):
             if obj is not None:
                 obj.destroy()

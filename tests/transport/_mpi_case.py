@@ -38,7 +38,21 @@ def cases():
     return a, b
 
 
+SLAB_SSOR = {"mg_levels_pc_type": "python", "mg_levels_pc_python_type": "fpgal.transport.smoother.SlabSSOR"}
+
+
+def smoother_cases():
+    """ε = 1e-3 on a 24×24×12 grid with PETSc's SOR and with the two-colour slab SSOR level smoother."""
+    grid = Grid((-5, 5, 24), (-5, 5, 24), (-2, 2, 12), E_GeV=np.array([10.0]))
+    tensor = FieldAligned(Spiral(), 1e-3, BrokenPowerLaw(3e28))
+    src = GaussianBlob((1.0, -0.5, 0.0), 0.8)
+    return [solve_steady(grid, tensor, src, lambda E: E ** -2.0, boundary=Cylinder(4.8, 1.8), petsc_options=o)
+            for o in ({}, SLAB_SSOR)]
+
+
 if __name__ == "__main__":
     a, b = cases()
+    sor, slab = smoother_cases()
     if a is not None:
-        np.savez(sys.argv[1], factorized=a.density, losses=b.density, ranks=a.meta["n_ranks"])
+        np.savez(sys.argv[1], factorized=a.density, losses=b.density, ranks=a.meta["n_ranks"],
+                 sor=sor.density, slab=slab.density, its_sor=sor.meta["iterations"], its_slab=slab.meta["iterations"])
