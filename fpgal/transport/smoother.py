@@ -4,7 +4,8 @@ PETSc's SOR is rank-local: each rank sweeps its own rows and treats its neighbou
 fixed (block Jacobi between ranks). At ε = 1e-3 that costs CG iterations: on the 0.25 kpc Milky
 Way mesh, 51 on one rank but 60 on two. Cutting only the finest level of the one-rank hierarchy
 into two SOR blocks reproduces the 60 (and 42 → 53 at 0.5 kpc), so the loss is the fine level's
-block cut, not the aggregation or the coarse levels (docs/numerics.md, "Smoother").
+block cut, not the aggregation or the coarse levels (docs/numerics.md, "Why 2 ranks need 60
+iterations instead of 51").
 
 :class:`SlabSSOR` is a symmetric block Gauss–Seidel sweep over z-slabs in two colours. The DMDA is
 cut along z only (``processor_layout`` → (1, 1, P)), so every rank owns whole z-layers, stored
@@ -17,15 +18,18 @@ sees fresh values from the other side, as in a lexicographic sweep:
     backward: SOR↑ on colour 1 → halo exchange → SOR↑ on colour 0
 
 with ``SOR↓/↑`` the forward/backward sweep (relaxation ω) of the slab's diagonal block against the
-right-hand side minus its couplings to the other slabs. The composition is a symmetric (SSOR)
-preconditioner for the two-colour slab ordering, so CG stays valid. On one rank it is exactly the
-lexicographic SSOR of PETSc's PCSOR. Measured (ε = 1e-3, fpgal defaults): 2 ranks need 51 CG
-iterations on the 0.25 kpc mesh (PCSOR: 60) and 43 on 0.5 kpc (PCSOR: 53).
+right-hand side minus its couplings to the other slabs (colour 1's two sweeps run as one symmetric
+sweep, nothing changes between them). The composition is a symmetric (SSOR) preconditioner for the
+two-colour slab ordering, so CG stays valid. On one rank it is PETSc's lexicographic SSOR. Measured
+(ε = 1e-3, 0.25 kpc, fpgal's GAMG settings): 51 CG iterations on 1, 2, 4 and 8 ranks (PCSOR: 51, 60,
+60, 63); 43 against 53 on 2 ranks at 0.5 kpc. Each application costs ~1.45× PCSOR's (21 vs 14.5 ms
+on 2 ranks at 0.25 kpc), which on the 2-core CI machine eats the saved iterations, so it is opt-in.
 
-Use: the solver sets ``-mg_levels_pc_type python -mg_levels_pc_python_type
-fpgal.transport.smoother.SlabSSOR`` on several ranks and registers its operator with
-:func:`register_fine_operator`. On other levels (GAMG's coarse matrices, no z-layers) the class
-applies PETSc's SOR exactly as PCSOR does. ``-mg_levels_pc_sor_omega`` sets ω (default 1.5).
+Use: ``-mg_levels_pc_type python -mg_levels_pc_python_type fpgal.transport.smoother.SlabSSOR``
+(command line or the config's [solver] table). The solver registers its operator with
+:func:`register_fine_operator` whenever several ranks cut the grid along z only; on other operators
+(GAMG's coarse levels, or without that registration) the class applies PETSc's SOR exactly as PCSOR
+does. ``-mg_levels_pc_sor_omega`` sets ω (default 1.5).
 """
 from __future__ import annotations
 
