@@ -55,6 +55,18 @@ def ranks_sharing_cpus(placements: list[tuple[str, frozenset[int] | None]]) -> l
     return pairs
 
 
+def rank_placements(comm) -> list[tuple[str, frozenset[int] | None]]:
+    """(host, CPUs) of every rank of ``comm`` (mpi4py, or petsc4py via ``tompi4py``), on all ranks. Collective."""
+    if hasattr(comm, "tompi4py"):
+        comm = comm.tompi4py()
+    return comm.allgather((socket.gethostname(), cpu_affinity()))
+
+
+def cpu_text(cpus: frozenset[int] | None) -> str:
+    """``{0,1}`` for a CPU set, ``?`` when unknown."""
+    return "?" if cpus is None else "{" + ",".join(str(c) for c in sorted(cpus)) + "}"
+
+
 def warn_if_ranks_share_cpus(comm) -> list[tuple[int, int]]:
     """Warn (once per process, on rank 0) when MPI ranks on one host are allowed on the same CPUs.
 
@@ -66,18 +78,15 @@ def warn_if_ranks_share_cpus(comm) -> list[tuple[int, int]]:
         comm = comm.tompi4py()
     if comm.Get_size() == 1:
         return []
-    placements = comm.allgather((socket.gethostname(), cpu_affinity()))
+    placements = rank_placements(comm)
     pairs = ranks_sharing_cpus(placements)
     if pairs and not _WARNED and comm.Get_rank() == 0:
         i, j = pairs[0]
         log.warning("MPI ranks %d and %d (of %d, host %s) may run on the same CPUs (%s and %s): unbound ranks "
                     "made 2-rank solves up to 4x slower on a 2-core machine. Bind them, e.g. "
                     "`mpiexec -bind-to core -n %d ...` (MPICH) or `mpirun --bind-to core -n %d ...` (Open MPI).",
-                    i, j, comm.Get_size(), placements[i][0], _cpu_text(placements[i][1]),
-                    _cpu_text(placements[j][1]), comm.Get_size(), comm.Get_size())
+                    i, j, comm.Get_size(), placements[i][0], cpu_text(placements[i][1]),
+                    cpu_text(placements[j][1]), comm.Get_size(), comm.Get_size())
     _WARNED = True
     return pairs
 
-
-def _cpu_text(cpus: frozenset[int] | None) -> str:
-    return "?" if cpus is None else "{" + ",".join(str(c) for c in sorted(cpus)) + "}"

@@ -1,8 +1,6 @@
 """Handlers of the CLI subcommands: parse → validate config → call the pipeline / library."""
 from __future__ import annotations
 
-import socket
-
 import tomllib
 from pathlib import Path
 
@@ -45,11 +43,11 @@ def cmd_info(args, petsc_opts) -> int:
     from mpi4py import MPI  # initialises MPI: the size printed is the real one
 
     from .io import versions
-    from .affinity import cpu_affinity, ranks_sharing_cpus
+    from .affinity import cpu_text, rank_placements, ranks_sharing_cpus
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
-    placements = MPI.COMM_WORLD.allgather((socket.gethostname(), cpu_affinity()))
+    placements = rank_placements(MPI.COMM_WORLD)
     shared = ranks_sharing_cpus(placements)
-    cpus = "  ".join(f"rank {r}: {host} CPUs {sorted(c) if c is not None else '?'}" for r, (host, c) in enumerate(placements))
+    cpus = "  ".join(f"rank {r}: {host} CPUs {cpu_text(c)}" for r, (host, c) in enumerate(placements))
     v = versions()
     lines = [f"fpgal {v['fpgal']}", f"MPI ranks: {size}",
              f"CPU binding: {cpus}" + (f"  (ranks {shared[0][0]} and {shared[0][1]} share CPUs: "

@@ -50,11 +50,6 @@ def unregister_fine_operator(A) -> None:
     _FINE_LAYER_CELLS.pop(int(A.handle), None)
 
 
-def _mpi_land():
-    from mpi4py import MPI
-    return MPI.LAND
-
-
 class _Slab:
     """One rank's half, rows [lo, hi): its diagonal block (SeqAIJ, for MatSOR) and the couplings of
     its interface rows to the rest of the rank (``C_own``) and to the neighbours' layers (``C_ghost``)."""
@@ -117,7 +112,8 @@ class SlabSSOR:
         n = re_ - rs
         n_layers = n // layer
         whole_layers = n % layer == 0 and n_layers >= 2
-        if not A.getComm().tompi4py().allreduce(whole_layers, op=_mpi_land()):
+        from mpi4py import MPI
+        if not A.getComm().tompi4py().allreduce(whole_layers, op=MPI.LAND):
             return                                              # not whole z-layers everywhere: plain SOR
         half = (n_layers // 2) * layer
         glo, ghi = max(rs - layer, 0), min(re_ + layer, N)

@@ -105,11 +105,19 @@ class DistributedGrid:
         self.rank = self.comm.getRank()
         self.size = self.comm.getSize()
         self.n_global = nx * ny * nz
-        self.cuts_z_only = P[0] == 1 and P[1] == 1          # every rank owns whole z-layers
-        self.layer_cells = nx * ny                          # rows per z-layer in PETSc ordering
         if self.size > 1:
             from ..affinity import warn_if_ranks_share_cpus
             warn_if_ranks_share_cpus(self.comm)
+
+    @property
+    def cuts_z_only(self) -> bool:
+        """True when every rank owns whole z-layers (processor grid 1 × 1 × P)."""
+        return self._P[0] == 1 and self._P[1] == 1
+
+    @property
+    def layer_cells(self) -> int:
+        """Rows per z-layer in PETSc ordering (with :attr:`cuts_z_only`)."""
+        return self.grid.shape[0] * self.grid.shape[1]
 
     def global_index(self, i, j, k) -> np.ndarray:
         """PETSc-ordering row of global cells (i, j, k) (int arrays, clipped into the grid)."""
