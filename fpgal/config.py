@@ -159,7 +159,8 @@ class SkymapConfig:
 class Config:
     """A whole study. ``text`` keeps the TOML it came from (written into every output's provenance)."""
     output_dir: str = setting("fpgal-output", "Folder for every product of the run.")
-    data_dir: str = setting("", "Reference-data folder (default: $FPGAL_DATA or ../shared/data).")
+    data_dir: str = setting("", "Folder of reference tables replacing the ones shipped in fpgal/data "
+                                "(default: $FPGAL_DATA, else the packaged tables; format: docs/data.md).")
     log_level: str = setting("INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     grid: GridConfig = dc_field(default_factory=GridConfig)
     observer: ObserverConfig = dc_field(default_factory=ObserverConfig)

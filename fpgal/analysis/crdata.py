@@ -1,23 +1,23 @@
-"""Local CR proton flux measurements (``<data_dir>/cosmic_rays/*.txt``) on one footing.
+"""Local CR flux measurements (``<data_dir>/cosmic_rays/*.txt``, proton and helium) on one footing.
 
-Every table is read with its own header (the column layout differs between files) and converted to
-a :class:`CRData`: kinetic energy per particle ``E_GeV`` and the differential flux per unit kinetic
-energy ``J`` in GeV⁻¹ m⁻² s⁻¹ sr⁻¹ (``J_cm2`` gives GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, the unit of
+The tables ship with fpgal (``fpgal/data/cosmic_rays``, format in ``docs/data.md``); every header
+states the data set label (``dataset``), the ``species`` (``H``, ``He``), the abscissa and its units
+and the flux units, so no file name is parsed. Each table is converted to a :class:`CRData`:
+kinetic energy per particle ``E_GeV`` and the differential flux per unit kinetic energy per particle
+``J`` in GeV⁻¹ m⁻² s⁻¹ sr⁻¹ (``J_cm2`` gives GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, the unit of
 ``CRDensity.intensity``), with statistical and systematic errors (lower, upper) in the same unit.
 
-Conversions (species of charge Z and rest energy m; protons: Z = 1, m = m_p):
+Conversions (species of charge Z, mass number A and rest energy m — :data:`SPECIES`: protons Z = 1,
+A = 1, m = m_p; helium-4 Z = 2, A = 4, m = 3.7274 GeV):
 
 * rigidity R [GV]:  p c = Z R,  E = √(p² + m²) − m,  J_E = J_R dR/dE,  dR/dE = (E + m)/(Z p) = 1/(Z β);
-* total energy E_tot [GeV]:  E = E_tot − m,  J_E = J_tot (dE_tot/dE = 1);
-* kinetic energy: unchanged.
+* total energy per particle E_tot [GeV]:  E = E_tot − m,  J_E = J_tot (dE_tot/dE = 1);
+* kinetic energy per nucleon E_n [GeV/n]:  E = A E_n,  J_E = J_n / A;
+* kinetic energy per particle [GeV]: unchanged.
 
-A differential flux at a point converts exactly with the Jacobian; bin edges (when a table has
-them, AMS-02 2015) are converted alongside. File layouts recognised:
-
-* CRDB export (``#X Quantity: ...`` + ``#Columns: x, y, y statistical errors, y systematic errors``):
-  ``x  y  stat_lo stat_hi  sys_lo sys_hi``;
-* named columns (AMS-02 2015, PRL 114, 171103): ``<E> Elo Eup y ystat_lo ystat_up ysyst_lo ysyst_up
-  yerrtot_lo yerrtot_up`` where the abscissa is rigidity (the file name says so; ``<E>`` is a label).
+A differential flux at a point converts exactly with the Jacobian; bin edges (columns ``x_lo``,
+``x_hi`` when a table has them, AMS-02 2015) are converted alongside. Table columns (by name):
+``x flux stat_lo stat_hi sys_lo sys_hi`` and optionally ``x_lo x_hi tot_lo tot_hi``.
 
 Error model used by the fit (:meth:`CRData.sigma`): statistical and systematic errors are added in
 quadrature on each side, σ_lo = √(stat_lo² + sys_lo²), σ_hi = √(stat_hi² + sys_hi²); asymmetric
@@ -28,49 +28,71 @@ treated as uncorrelated between energy bins (the usual, optimistic-for-χ² simp
 from __future__ import annotations
 
 import math
-import re
+import os
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 
 from .. import units
-from ..data import data_dir as _data_dir
+from ..data import DataPath, TableFormatError, list_tables, read_header
+from ..data import read_table as _read_fpgal_table
 from ..spectra import dR_dE, rigidity_to_kinetic_GeV
 
 FLUX_UNITS = "GeV^-1 m^-2 s^-1 sr^-1"
 FLUX_UNITS_CM2 = "GeV^-1 cm^-2 s^-1 sr^-1"
 PER_M2_TO_PER_CM2 = 1.0e-4           # 1 m⁻² = 10⁻⁴ cm⁻²
 SUBDIR = "cosmic_rays"
-X_QUANTITIES = ("rigidity", "kineticEnergy", "totalEnergy")
+
+# abscissa (header key ``abscissa``) → (its units, units of the flux per unit of it)
+ABSCISSAE = {
+    "rigidity": ("GV", "GV^-1 m^-2 s^-1 sr^-1"),
+    "kineticEnergy": ("GeV", "GeV^-1 m^-2 s^-1 sr^-1"),
+    "kineticEnergyPerNucleon": ("GeV/n", "(GeV/n)^-1 m^-2 s^-1 sr^-1"),
+    "totalEnergy": ("GeV", "GeV^-1 m^-2 s^-1 sr^-1"),
+}
+X_QUANTITIES = tuple(ABSCISSAE)
 ERROR_MODELS = ("mean", "side", "max")
 
 # the fit window of the reference study: 10 GeV up to around the knee
 DEFAULT_E_MIN_GeV = 10.0
 DEFAULT_E_MAX_GeV = 3.0e6
 
-_NAMED_COLUMNS = {  # header token → role, for tables with named columns
-    "<e>": "x", "<r>": "x", "x": "x", "elo": "x_lo", "rlo": "x_lo", "eup": "x_hi", "rup": "x_hi",
-    "y": "y", "ystat_lo": "stat_lo", "ystat_up": "stat_hi", "ysyst_lo": "sys_lo", "ysyst_up": "sys_hi",
-}
-_CRDB_LAYOUT = ("x", "y", "stat_lo", "stat_hi", "sys_lo", "sys_hi")
+REQUIRED_COLUMNS = ("x", "flux", "stat_lo", "stat_hi", "sys_lo", "sys_hi")
+OPTIONAL_COLUMNS = ("x_lo", "x_hi", "tot_lo", "tot_hi")
+ERROR_COLUMNS = ("stat_lo", "stat_hi", "sys_lo", "sys_hi")
+
+
+@dataclass(frozen=True)
+class Species:
+    """A CR nucleus: charge number Z, mass number A, rest energy [GeV]."""
+
+    symbol: str
+    Z: int
+    A: int
+    mass_GeV: float
+
+
+M_HE4_GeV = 3.7273794066     # ⁴He nucleus (α particle) rest energy [GeV], CODATA 2018 (3727.3794066 MeV)
+SPECIES = {"H": Species("H", 1, 1, units.m_p_GeV), "He": Species("He", 2, 4, M_HE4_GeV)}
 
 
 @dataclass(frozen=True, eq=False)
 class CRData:
-    """One experiment's proton flux on a kinetic-energy axis.
+    """One experiment's flux of one species on a kinetic-energy-per-particle axis.
 
     Attributes
     ----------
-    experiment : label (the file name before ``_H_``), e.g. ``"AMS-02-2021"``
+    experiment : data set label (header key ``dataset``), e.g. ``"AMS-02-2021"``
     E_GeV : kinetic energy per particle [GeV], increasing
-    J : differential flux per unit kinetic energy [GeV⁻¹ m⁻² s⁻¹ sr⁻¹]
+    J : differential flux per unit kinetic energy per particle [GeV⁻¹ m⁻² s⁻¹ sr⁻¹]
     stat_lo, stat_hi, sys_lo, sys_hi : errors of J (≥ 0), same unit
     E_lo_GeV, E_hi_GeV : bin edges in kinetic energy, NaN when the table has none
-    x_quantity : abscissa of the original table (``rigidity``, ``kineticEnergy``, ``totalEnergy``)
-    x_raw : the original abscissa values [GV or GeV]
-    reference, path : provenance
+    x_quantity : abscissa of the original table (one of :data:`X_QUANTITIES`)
+    x_raw : the original abscissa values [GV, GeV or GeV/n]
+    reference, path : provenance (header key ``reference``, file)
+    mass_GeV : rest energy of the species [GeV]
+    species : ``"H"`` or ``"He"`` (:data:`SPECIES`)
     """
 
     experiment: str
@@ -87,6 +109,7 @@ class CRData:
     reference: str = ""
     path: str = ""
     mass_GeV: float = field(default=units.m_p_GeV)
+    species: str = "H"
 
     @property
     def n(self) -> int:
@@ -149,17 +172,19 @@ class CRData:
 
     def __repr__(self) -> str:
         rng = f"{self.E_GeV[0]:.3g}–{self.E_GeV[-1]:.3g} GeV" if self.n else "empty"
-        return f"CRData({self.experiment!r}, n={self.n}, E={rng}, from {self.x_quantity})"
+        return f"CRData({self.experiment!r}, {self.species}, n={self.n}, E={rng}, from {self.x_quantity})"
 
 
 # ------------------------------------------------------------------------------------ conversions
 
 
-def to_kinetic_energy(x, J, quantity: str, Z: int = 1, mass_GeV: float = units.m_p_GeV):
+def to_kinetic_energy(x, J, quantity: str, Z: int = 1, mass_GeV: float = units.m_p_GeV, A: int = 1):
     """Convert abscissa ``x`` and flux per unit x to (E_GeV, J per unit kinetic energy, Jacobian).
 
+    E is the kinetic energy per particle [GeV]; the Jacobian multiplies J and its errors.
     rigidity [GV]: E = √((Z R)² + m²) − m, J_E = J_R · dR/dE with dR/dE = (E + m)/(Z p);
-    totalEnergy [GeV]: E = E_tot − m, Jacobian 1; kineticEnergy [GeV]: unchanged.
+    totalEnergy [GeV per particle]: E = E_tot − m, Jacobian 1;
+    kineticEnergyPerNucleon [GeV/n]: E = A E_n, Jacobian 1/A; kineticEnergy [GeV]: unchanged.
     """
     x = np.asarray(x, dtype=float)
     J = np.asarray(J, dtype=float)
@@ -172,6 +197,11 @@ def to_kinetic_energy(x, J, quantity: str, Z: int = 1, mass_GeV: float = units.m
                              f"{mass_GeV} GeV")
         E = x - mass_GeV
         jac = np.ones_like(x)
+    elif quantity == "kineticEnergyPerNucleon":
+        if isinstance(A, bool) or not isinstance(A, (int, np.integer)) or A < 1:
+            raise ValueError(f"mass number A={A!r}; expected an integer ≥ 1")
+        E = A * x
+        jac = np.full_like(x, 1.0 / A)
     elif quantity == "kineticEnergy":
         E = x.copy()
         jac = np.ones_like(x)
@@ -183,140 +213,135 @@ def to_kinetic_energy(x, J, quantity: str, Z: int = 1, mass_GeV: float = units.m
 # ------------------------------------------------------------------------------------ reading
 
 
-def _parse_header(lines: Sequence[str]) -> tuple[dict[str, str], list[str] | None]:
-    """Key–value pairs of ``#Key: value`` lines and the named-column list (if one header line has one)."""
-    meta: dict[str, str] = {}
-    named: list[str] | None = None
-    for line in lines:
-        body = line.lstrip("#").strip()
-        m = re.match(r"^([A-Za-z][A-Za-z ]*?)\s*:\s*(.*)$", body)
-        if m:
-            meta[m.group(1).strip().lower()] = m.group(2).strip()
-            continue
-        tokens = [t.lower() for t in body.split()]
-        if "y" in tokens and any(t.startswith("ystat") for t in tokens):
-            named = tokens
-    return meta, named
-
-
-def _label_and_quantity(path: Path) -> tuple[str, str | None]:
-    m = re.match(r"^(?P<label>.+?)_H_(?P<q>[A-Za-z]+)$", path.stem)
-    if not m:
-        return path.stem, None
-    return m.group("label"), m.group("q")
-
-
-def read_table(path: str | Path, Z: int = 1, mass_GeV: float = units.m_p_GeV) -> CRData:
-    """Read one ``cosmic_rays/*.txt`` table (layout from its header) and convert to kinetic energy."""
-    path = Path(path)
-    text = path.read_text().splitlines()
-    header = [ln for ln in text if ln.lstrip().startswith("#")]
-    meta, named = _parse_header(header)
-    label, q_name = _label_and_quantity(path)
-    q_head = meta.get("x quantity")
-    if q_head and q_name and q_head != q_name:
-        raise ValueError(f"{path}: header says X Quantity {q_head!r} but the file name says {q_name!r}")
-    quantity = q_head or q_name
-    if quantity not in X_QUANTITIES:
-        raise ValueError(f"{path}: cannot tell the abscissa (header/file name give {quantity!r}); "
-                         f"expected one of {X_QUANTITIES}")
-    rows = [ln for ln in text if ln.strip() and not ln.lstrip().startswith("#")]
-    if not rows:
-        raise ValueError(f"{path}: no data rows")
+def species_info(symbol: str) -> Species:
+    """Z, A and rest energy of a species symbol of :data:`SPECIES` (``"H"``, ``"He"``)."""
     try:
-        table = np.array([[float(v) for v in ln.split()] for ln in rows])
+        return SPECIES[symbol]
+    except KeyError:
+        raise ValueError(f"CR species {symbol!r}; expected one of {list(SPECIES)}") from None
+
+
+def _check_header(meta: dict[str, str], where: str) -> tuple[Species, str]:
+    """Species and abscissa of a cosmic-ray table; its quantity and units must be the documented ones."""
+    try:
+        species = species_info(meta["species"])
     except ValueError as exc:
-        raise ValueError(f"{path}: non-numeric data row ({exc})") from None
-    if table.ndim != 2:
-        raise ValueError(f"{path}: rows have different numbers of columns")
-    if named is not None:
-        if len(named) != table.shape[1]:
-            raise ValueError(f"{path}: header names {len(named)} columns {named}, rows have {table.shape[1]}")
-        roles = {}
-        for i, tok in enumerate(named):
-            if tok in _NAMED_COLUMNS:
-                roles.setdefault(_NAMED_COLUMNS[tok], i)
-        missing = [r for r in _CRDB_LAYOUT if r not in roles]
-        if missing:
-            raise ValueError(f"{path}: header columns {named} lack {missing}")
-    else:
-        if table.shape[1] != len(_CRDB_LAYOUT):
-            raise ValueError(f"{path}: {table.shape[1]} columns without named header; expected the CRDB layout "
-                             f"{_CRDB_LAYOUT}")
-        roles = {r: i for i, r in enumerate(_CRDB_LAYOUT)}
-    col = {r: table[:, i] for r, i in roles.items()}
-    x, y = col["x"], col["y"]
-    errs = {k: col[k] for k in ("stat_lo", "stat_hi", "sys_lo", "sys_hi")}
+        raise TableFormatError(f"{where}: {exc}") from None
+    quantity = meta["abscissa"]
+    if quantity not in ABSCISSAE:
+        raise TableFormatError(f"{where}: abscissa {quantity!r}; expected one of {X_QUANTITIES}")
+    x_units, flux_units = ABSCISSAE[quantity]
+    for key, got, want in (("quantity", meta["quantity"], "flux"), ("abscissa_units", meta["abscissa_units"], x_units),
+                           ("quantity_units", meta["quantity_units"], flux_units)):
+        if got != want:
+            raise TableFormatError(f"{where}: {key} {got!r}; expected {want!r} for abscissa {quantity!r}")
+    return species, quantity
+
+
+def _columns(table, where: str) -> dict[str, np.ndarray]:
+    names = table.columns
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    unknown = [c for c in names if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if missing or unknown:
+        raise TableFormatError(f"{where}: columns {list(names)} lack {missing} / have unknown {unknown}; expected "
+                               f"{list(REQUIRED_COLUMNS)} and optionally {list(OPTIONAL_COLUMNS)}")
+    return {c: table.column(c) for c in names}
+
+
+def read_table(path: DataPath) -> CRData:
+    """Read one ``cosmic_rays/*.txt`` table (fpgal table format) and convert it to kinetic energy per particle.
+
+    Species, abscissa and units come from the header (module docstring: conversions).
+    """
+    table = _read_fpgal_table(path)
+    where = table.path
+    species, quantity = _check_header(table.meta, where)
+    col = _columns(table, where)
+    x, y = col["x"], col["flux"]
     if np.any(x <= 0) or np.any(y <= 0):
-        raise ValueError(f"{path}: abscissa and flux must be positive")
-    for k, v in errs.items():
-        if np.any(v < 0):
-            raise ValueError(f"{path}: negative {k} errors")
-    order = np.argsort(x)
-    E, J, jac = to_kinetic_energy(x, y, quantity, Z, mass_GeV)
+        bad = np.flatnonzero((x <= 0) | (y <= 0))
+        raise TableFormatError(f"{where}: x and flux must be positive; rows {bad.tolist()} are not")
+    for k in ERROR_COLUMNS:
+        if np.any(col[k] < 0):
+            raise TableFormatError(f"{where}: negative {k} errors {col[k][col[k] < 0].tolist()}; errors are ≥ 0")
+    order = np.argsort(x, kind="stable")
+    E, J, jac = to_kinetic_energy(x, y, quantity, species.Z, species.mass_GeV, species.A)
     if "x_lo" in col and "x_hi" in col:
-        E_lo = to_kinetic_energy(col["x_lo"], np.ones_like(x), quantity, Z, mass_GeV)[0]
-        E_hi = to_kinetic_energy(col["x_hi"], np.ones_like(x), quantity, Z, mass_GeV)[0]
+        E_lo = to_kinetic_energy(col["x_lo"], np.ones_like(x), quantity, species.Z, species.mass_GeV, species.A)[0]
+        E_hi = to_kinetic_energy(col["x_hi"], np.ones_like(x), quantity, species.Z, species.mass_GeV, species.A)[0]
     else:
         E_lo = E_hi = np.full_like(x, np.nan)
-    return CRData(experiment=label, E_GeV=E[order], J=J[order],
-                  **{k: (v * jac)[order] for k, v in errs.items()},
+    return CRData(experiment=table.meta["dataset"], E_GeV=E[order], J=J[order],
+                  **{k: (col[k] * jac)[order] for k in ERROR_COLUMNS},
                   E_lo_GeV=E_lo[order], E_hi_GeV=E_hi[order], x_quantity=quantity, x_raw=x[order],
-                  reference=meta.get("ref", ""), path=str(path), mass_GeV=mass_GeV)
+                  reference=table.meta["reference"], path=where, mass_GeV=species.mass_GeV,
+                  species=species.symbol)
 
 
-def table_paths(data_dir: str | Path | None = None) -> dict[str, Path]:
-    """All proton tables: experiment label → path (sorted by label)."""
-    folder = _data_dir(data_dir) / SUBDIR
-    if not folder.is_dir():
-        raise FileNotFoundError(f"no {SUBDIR}/ folder in the data directory {folder.parent}")
-    out = {}
-    for p in sorted(folder.glob("*_H_*.txt")):
-        out[_label_and_quantity(p)[0]] = p
-    return out
+def table_paths(data_dir: str | os.PathLike | None = None, species: str = "H") -> dict[str, DataPath]:
+    """All tables of one species: data set label (header key ``dataset``) → path, sorted by label."""
+    species_info(species)
+    out: dict[str, DataPath] = {}
+    for path in list_tables(SUBDIR, data_dir):
+        meta = read_header(path)
+        if meta["species"] != species:
+            continue
+        label = meta["dataset"]
+        if label in out:
+            raise TableFormatError(f"{path}: data set {label!r} ({species}) is also defined in {out[label]}")
+        out[label] = path
+    return dict(sorted(out.items()))
 
 
-def list_experiments(data_dir: str | Path | None = None) -> list[str]:
-    """Labels of all proton tables, e.g. ``['AMS-02-2015', 'AMS-02-2021', 'CALET', ...]``."""
-    return list(table_paths(data_dir))
+def list_experiments(data_dir: str | os.PathLike | None = None, species: str = "H") -> list[str]:
+    """Labels of all tables of a species, e.g. ``['AMS-02-2015', 'AMS-02-2021', 'CALET', ...]`` for ``"H"``."""
+    return list(table_paths(data_dir, species))
 
 
-def resolve_experiment(name: str, data_dir: str | Path | None = None) -> str:
-    """The label a name refers to: an exact label, or a prefix shared by exactly one label."""
-    labels = list_experiments(data_dir)
+def _resolve(name: str, labels: Sequence[str], species: str) -> str:
     if name in labels:
         return name
     hits = [lb for lb in labels if lb.startswith(name)]
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        raise ValueError(f"unknown CR data set {name!r}; available: {', '.join(labels)}")
-    raise ValueError(f"CR data set name {name!r} is ambiguous: matches {', '.join(hits)}")
+        raise ValueError(f"unknown CR data set {name!r} ({species}); available: {', '.join(labels)}")
+    raise ValueError(f"CR data set name {name!r} ({species}) is ambiguous: matches {', '.join(hits)}")
 
 
-def load_experiment(name: str, data_dir: str | Path | None = None, E_min_GeV: float | None = None,
-                    E_max_GeV: float | None = None) -> CRData:
-    """Read one experiment by label or unique prefix, optionally restricted to an energy window."""
-    label = resolve_experiment(name, data_dir)
-    data = read_table(table_paths(data_dir)[label])
+def resolve_experiment(name: str, data_dir: str | os.PathLike | None = None, species: str = "H") -> str:
+    """The label a name refers to: an exact label, or a prefix shared by exactly one label."""
+    return _resolve(name, list_experiments(data_dir, species), species)
+
+
+def _load(path: DataPath, E_min_GeV: float | None, E_max_GeV: float | None) -> CRData:
+    data = read_table(path)
     if E_min_GeV is not None or E_max_GeV is not None:
         data = data.select(E_min_GeV if E_min_GeV is not None else 0.0,
                            E_max_GeV if E_max_GeV is not None else math.inf)
     return data
 
 
-def load_experiments(names: Iterable[str] | None = None, data_dir: str | Path | None = None,
-                     E_min_GeV: float | None = None, E_max_GeV: float | None = None,
-                     drop_empty: bool = True) -> dict[str, CRData]:
-    """Several experiments (all tables when ``names`` is None) → {label: CRData}.
+def load_experiment(name: str, data_dir: str | os.PathLike | None = None, E_min_GeV: float | None = None,
+                    E_max_GeV: float | None = None, species: str = "H") -> CRData:
+    """Read one data set by label or unique prefix, optionally restricted to a kinetic-energy window [GeV]."""
+    paths = table_paths(data_dir, species)
+    return _load(paths[_resolve(name, list(paths), species)], E_min_GeV, E_max_GeV)
 
-    With a window, experiments left without points are dropped (``drop_empty``) — e.g. IceTop lies
+
+def load_experiments(names: Iterable[str] | None = None, data_dir: str | os.PathLike | None = None,
+                     E_min_GeV: float | None = None, E_max_GeV: float | None = None,
+                     drop_empty: bool = True, species: str = "H") -> dict[str, CRData]:
+    """Several data sets of one species (all when ``names`` is None) → {label: CRData}.
+
+    With a window, data sets left without points are dropped (``drop_empty``) — e.g. IceTop lies
     above the default 3 PeV upper limit.
     """
-    labels = list_experiments(data_dir) if names is None else [resolve_experiment(n, data_dir) for n in names]
+    paths = table_paths(data_dir, species)
+    labels = list(paths) if names is None else [_resolve(n, list(paths), species) for n in names]
     out = {}
     for label in labels:
-        d = load_experiment(label, data_dir, E_min_GeV, E_max_GeV)
+        d = _load(paths[label], E_min_GeV, E_max_GeV)
         if d.n or not drop_empty:
             out[label] = d
     return out

@@ -1,18 +1,22 @@
 """Gas models against CRPropa 3's reference values, component bookkeeping, cube interpolation."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from fpgal.emission import gas as G
 
+REFERENCE_VALUES = Path(__file__).resolve().parents[1] / "data" / "gas" / "reference_values.txt"
+
 M3_PER_CM3 = 1.0e6
 
 
 def _reference_rows():
-    from fpgal.data import data_file
+    """CRPropa 3's gas reference values (tests/data/gas/reference_values.txt)."""
     rows = []
-    for line in open(data_file("gas/reference_values.txt")):
+    for line in REFERENCE_VALUES.read_text().splitlines():
         if line.strip() and not line.startswith("#"):
             m, x, y, z, q, v = line.split()
             rows.append((m, np.array([[float(x), float(y), float(z)]]), q, float(v)))

@@ -1,11 +1,14 @@
-"""UF23 and JF12 against the published reference tables (authors' C++ code / CRPropa 3)."""
+"""UF23 and JF12 against the published reference tables (authors' C++ code / CRPropa 3), in tests/data/gmf."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from fpgal.data import data_file
 from fpgal.fields import JF12, UF23
+
+GMF = Path(__file__).resolve().parents[1] / "data" / "gmf"
 
 RTOL = 1e-6            # the UF23 authors' own test tolerance
 ATOL_MUG = 1e-12       # floor for exactly-zero reference vectors
@@ -13,7 +16,7 @@ ATOL_MUG = 1e-12       # floor for exactly-zero reference vectors
 
 def _uf23_table():
     rows = {}
-    with open(data_file("gmf/uf23_reference.txt")) as fh:
+    with open(GMF / "uf23_reference.txt") as fh:
         for line in fh:
             if line.startswith("#") or not line.strip():
                 continue
@@ -42,13 +45,13 @@ def test_uf23_matches_reference_table(model):
 
 @pytest.mark.parametrize("solenoidal,cols", [(False, slice(3, 6)), (True, slice(6, 9))])
 def test_jf12_matches_reference_table(solenoidal, cols):
-    d = np.loadtxt(data_file("gmf/jf12_reference.txt"))
+    d = np.loadtxt(GMF / "jf12_reference.txt")
     assert d.shape == (40, 9)
     _assert_vectors_close(JF12(solenoidal=solenoidal)(d[:, :3]), d[:, cols], d[:, :3])
 
 
 def test_jf12_versions_differ_where_expected():
-    d = np.loadtxt(data_file("gmf/jf12_reference.txt"))
+    d = np.loadtxt(GMF / "jf12_reference.txt")
     differs = np.linalg.norm(d[:, 3:6] - d[:, 6:9], axis=1) > 1e-6
     r = np.hypot(d[:, 0], d[:, 1])
     # the solenoidal changes act on the disk (|z| small) only; high above the plane both agree
