@@ -25,6 +25,24 @@ def _add_config(p: argparse.ArgumentParser, required: bool = True) -> None:
     p.add_argument("--output-dir", help="override the config's output_dir")
 
 
+def _add_np(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--np", metavar="N", help="run on N MPI ranks (N or 'auto' = all CPUs): fpgal launches itself "
+                   "with `mpiexec -bind-to core -n N`; one rank if no launcher is found")
+
+
+def _without_np(argv: list[str]) -> list[str]:
+    """``argv`` less ``--np N`` / ``--np=N`` (the relaunched ranks must not launch again)."""
+    out, skip = [], False
+    for tok in argv:
+        if skip:
+            skip = False
+        elif tok == "--np":
+            skip = True
+        elif not tok.startswith("--np="):
+            out.append(tok)
+    return out
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fpgal", epilog=EPILOG,
@@ -35,17 +53,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("info", help="versions, PETSc configuration, MPI size")
     p.add_argument("--petsc-config", action="store_true", help="also print PETSc's configure options")
+    _add_np(p)
 
     p = sub.add_parser("run", help="the whole study: solve for each ε → fit → sky maps → ratios → spectra → summary",
                        epilog=EPILOG)
     _add_config(p, required=False)
     p.add_argument("--force", action="store_true", help="recompute every stage even if its outputs are current")
     p.add_argument("--stages", default="", help="comma-separated subset of stages to run (default: all)")
+    _add_np(p)
 
     p = sub.add_parser("solve", help="steady-state grid solution (PETSc) for each ε of the config", epilog=EPILOG)
     _add_config(p)
     p.add_argument("--epsilon", type=float, action="append", help="solve only this ε (repeatable)")
     p.add_argument("-o", "--out", help="output HDF5 file (single ε) or folder (default: <output_dir>/cr)")
+    _add_np(p)
 
     p = sub.add_parser("sde", help="stochastic (SDE) solution of the same problem (cross-check)")
     _add_config(p)
@@ -54,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, help="override sde.seed")
     p.add_argument("--mode", choices=("ito", "crpropa"), help="override sde.mode")
     p.add_argument("-o", "--out", help="output HDF5 file (default: <output_dir>/sde/sde_eps_<ε>.h5)")
+    _add_np(p)
 
     p = sub.add_parser("fit", help="fit the injection spectrum Q(p) to the local proton data")
     _add_config(p)
@@ -103,6 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if petsc and args.command not in ("solve", "run", "sde"):
         parser.error(f"PETSc options {sorted(petsc)} only apply to solve, run and sde")
+    if getattr(args, "np", None):
+        from .launch import parse_np, relaunch
+        try:
+            n_ranks = parse_np(args.np)
+        except ValueError as exc:
+            parser.error(str(exc))
+        try:
+            code = relaunch(n_ranks, _without_np(raw))
+        except KeyboardInterrupt:
+            print("fpgal: interrupted (no partial output was written under a final name)", file=sys.stderr)
+            return 130
+        if code is not None:
+            return code
     from . import commands
     from .config import ConfigError
     handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))

@@ -4,44 +4,76 @@
 * a ``/provenance`` group records the fpgal version, the config text, PETSc/MPI/numpy versions,
   the date and the command line;
 * files are written to a temporary name in the target directory and renamed (atomic on POSIX)
-  only once complete: an interrupted run never leaves a file at the final name.
+  only once complete: an interrupted run never leaves a file at the final name;
+* under MPI, data replicated on every rank is written once, by rank 0 (:func:`on_root`), and the
+  outcome (path or exception) is returned/raised on every rank.
 """
 from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import importlib.metadata
 import os
+import pickle
 import sys
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import h5py
-import numpy as np
+
+T = TypeVar("T")
+
+
+#: distributions whose versions go into ``/provenance`` (read from their metadata, never imported)
+_DISTRIBUTIONS = ("numpy", "h5py", "scipy", "petsc4py", "mpi4py", "petsc", "healpy", "aafragpy")
+
+
+def _distribution_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "not installed"
 
 
 def versions() -> dict[str, str]:
-    """Versions of fpgal and the libraries that shape its numbers."""
+    """Versions of fpgal and the libraries that shape its numbers, safe to call on one MPI rank.
+
+    Package versions come from ``importlib.metadata`` (nothing is imported). PETSc and the MPI
+    library are asked directly (``PETSc.Sys.getVersion()``, ``MPI.Get_library_version()``, both
+    local calls) only when ``petsc4py.PETSc`` / ``mpi4py.MPI`` are already imported: importing
+    them initialises PETSc/MPI, a collective operation that hangs when only one rank does it.
+    """
     from . import __version__
-    out = {"fpgal": __version__, "python": sys.version.split()[0], "numpy": np.__version__,
-           "h5py": h5py.__version__}
-    for mod in ("scipy", "petsc4py", "mpi4py", "healpy", "aafragpy"):
-        try:
-            m = __import__(mod)
-            out[mod] = getattr(m, "__version__", "?")
-        except Exception:  # noqa: BLE001 - a missing optional library is recorded, not fatal
-            out[mod] = "not installed"
-    try:
-        from petsc4py import PETSc
-        out["petsc"] = "%d.%d.%d" % PETSc.Sys.getVersion()
-    except Exception:  # noqa: BLE001
-        out["petsc"] = "not available"
-    try:
-        from mpi4py import MPI
-        out["mpi"] = MPI.Get_library_version().strip().splitlines()[0]
-    except Exception:  # noqa: BLE001
-        out["mpi"] = "not available"
+    out = {"fpgal": __version__, "python": sys.version.split()[0]}
+    out.update({name: _distribution_version(name) for name in _DISTRIBUTIONS})
+    out["petsc"] = _petsc_version(out.pop("petsc"))
+    out["mpi"] = _mpi_library_version()
     return out
+
+
+def _petsc_version(installed: str) -> str:
+    """The linked PETSc (``x.y.z``) if petsc4py.PETSc is loaded, else the installed ``petsc`` package."""
+    module = sys.modules.get("petsc4py.PETSc")
+    if module is not None:
+        try:
+            return "%d.%d.%d" % module.Sys.getVersion()
+        except Exception:  # noqa: BLE001 - provenance must never make a save fail
+            pass
+    if installed == "not installed":
+        return "not available"
+    return f"{installed} (petsc package; petsc4py.PETSc not loaded in this process)"
+
+
+def _mpi_library_version() -> str:
+    """First line of ``MPI.Get_library_version()`` if mpi4py.MPI is loaded, else a note saying it is not."""
+    module = sys.modules.get("mpi4py.MPI")
+    if module is None:
+        return "not queried (mpi4py.MPI not loaded in this process)"
+    try:
+        return module.Get_library_version().strip().splitlines()[0]
+    except Exception:  # noqa: BLE001
+        return "not available"
 
 
 def write_provenance(h5: h5py.File, config_text: str = "", extra: dict | None = None) -> None:
@@ -102,3 +134,45 @@ def write_dataset(h5: h5py.Group, name: str, data, units: str, description: str 
 def read_provenance(path: str | os.PathLike) -> dict:
     with h5py.File(path, "r") as h5:
         return dict(h5["provenance"].attrs) if "provenance" in h5 else {}
+
+
+def on_root(fn: Callable[[], T], comm=None, root: int = 0) -> T:
+    """Run ``fn()`` on rank ``root`` of ``comm`` only; every rank returns its result or raises its error.
+
+    Collective: every rank of ``comm`` must call it. The outcome (the return value, or the
+    exception) is broadcast from ``root``, so an error while writing a file raises the same
+    exception on all ranks instead of leaving the others waiting in the next collective call.
+    Without a communicator (``None``) or with one rank, ``fn()`` simply runs here.
+    """
+    if comm is None or comm.Get_size() == 1:
+        return fn()
+    rank = comm.Get_rank()
+    mine = outcome = None
+    if rank == root:
+        try:
+            mine = (fn(), None)
+        except Exception as exc:  # noqa: BLE001 - broadcast, then re-raised on every rank
+            mine = (None, exc)
+        outcome = _picklable(mine)
+    result, error = comm.bcast(outcome, root=root)
+    if rank == root:
+        if mine[1] is not None:
+            raise mine[1]
+        if error is not None:
+            raise error
+        return mine[0]
+    if error is not None:
+        error.add_note(f"(raised on MPI rank {root} and re-raised on rank {rank})")
+        raise error
+    return result
+
+
+def _picklable(outcome: tuple):
+    """``outcome`` if it survives pickling (needed by ``bcast``), else a RuntimeError describing it."""
+    try:
+        pickle.loads(pickle.dumps(outcome))
+        return outcome
+    except Exception as exc:  # noqa: BLE001
+        result, error = outcome
+        what = f"{type(error).__name__}: {error}" if error is not None else f"a result of type {type(result).__name__}"
+        return None, RuntimeError(f"{what} (could not be sent to the other MPI ranks: {exc})")

@@ -11,11 +11,13 @@ from typing import Iterable, TypeVar
 
 T = TypeVar("T")
 _CONFIGURED = False
+# environment variables an MPI launcher sets in every rank (MPICH/Hydra, PMIx, Open MPI)
+LAUNCHER_ENV = ("PMI_RANK", "PMI_SIZE", "PMIX_RANK", "OMPI_COMM_WORLD_RANK")
 
 
 def mpi_rank_size() -> tuple[int, int]:
     """(rank, size) of COMM_WORLD, (0, 1) without MPI. Does not initialise MPI by itself."""
-    if "mpi4py.MPI" not in sys.modules and not any(k in os.environ for k in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMI_SIZE")):
+    if "mpi4py.MPI" not in sys.modules and not any(k in os.environ for k in LAUNCHER_ENV):
         return 0, 1
     try:
         from mpi4py import MPI

@@ -74,7 +74,8 @@ def plot_fields_stage(cfg: Config, out_dir: Path) -> list[Path]:
 
 
 def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | None = None) -> Path:
-    """Grid solution for one ε with the config's reference spectrum; written to ``out_path`` (rank 0)."""
+    """Grid solution for one ε with the config's reference spectrum; written to ``out_path`` (collective
+    under MPI: every rank solves, rank 0 writes the file)."""
     from .transport import solve_steady
     grid = builders.build_grid(cfg)
     tensor = builders.build_tensor(cfg, eps)
@@ -88,14 +89,13 @@ def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | Non
     cr = solve_steady(grid, tensor, builders.build_source(cfg), builders.build_spectrum(cfg),
                       boundary=builders.build_boundary(cfg), losses=losses,
                       petsc_options=solver_options(cfg.solver, petsc_options))
-    if mpi_rank_size()[0] == 0:
-        cr.meta.update(epsilon=eps, wall_time_s=time.perf_counter() - t0, field=cfg.field.model,
-                       source=cfg.source.distribution,
-                       numerical_kappa_perp_over_kpar=float(numdiff["kappa_num_over_kpar"]),
-                       numerical_diffusion_over_epsilon=float(numdiff["ratio_to_epsilon"]),
-                       numerical_diffusion_warning=bool(numdiff["warning"]))
-        cr.save(out_path, config_text=to_toml(cfg))
-        log.info("ε = %g: %s", eps, {k: cr.meta[k] for k in ("iterations", "factorized") if k in cr.meta})
+    cr.meta.update(epsilon=eps, wall_time_s=time.perf_counter() - t0, field=cfg.field.model,
+                   source=cfg.source.distribution,
+                   numerical_kappa_perp_over_kpar=float(numdiff["kappa_num_over_kpar"]),
+                   numerical_diffusion_over_epsilon=float(numdiff["ratio_to_epsilon"]),
+                   numerical_diffusion_warning=bool(numdiff["warning"]))
+    cr.save(out_path, config_text=to_toml(cfg))      # collective: rank 0 writes, all ranks return after
+    log.info("ε = %g: %s", eps, {k: cr.meta[k] for k in ("iterations", "factorized") if k in cr.meta})
     _barrier()
     return out_path
 
@@ -126,9 +126,8 @@ def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n
                       n_particles=n_particles or cfg.sde.n_particles, seed=cfg.sde.seed if seed is None else seed,
                       boundary=builders.build_boundary(cfg), mode=mode or cfg.sde.mode, **kwargs)
     path = Path(out) if out else Path(cfg.output_dir) / "sde" / f"sde_eps_{_eps_tag(eps)}.h5"
-    if mpi_rank_size()[0] == 0:
-        cr.meta.update(epsilon=eps)
-        cr.save(path, config_text=to_toml(cfg))
+    cr.meta.update(epsilon=eps)
+    cr.save(path, config_text=to_toml(cfg))          # collective: rank 0 writes, all ranks return after
     _barrier()
     return path
 

@@ -85,9 +85,12 @@ class Axisymmetric(SourceDistribution):
         """f_z(z) = exp(−|z|/z_g)/(2 z_g) in kpc⁻¹, ∫ f_z dz = 1."""
         return np.exp(-np.abs(z_kpc) / self.z_g_kpc) / (2.0 * self.z_g_kpc)
 
+    def planar(self, xy_kpc: np.ndarray) -> np.ndarray:
+        """The in-plane factor of ρ = planar(x, y) · vertical(z) at points (N, 2), kpc⁻²: Σ(R) here."""
+        return self.surface_density(np.hypot(xy_kpc[:, 0], xy_kpc[:, 1]))
+
     def _density(self, xyz: np.ndarray) -> np.ndarray:
-        R = np.hypot(xyz[:, 0], xyz[:, 1])
-        return self.surface_density(R) * self.vertical(xyz[:, 2])
+        return self.planar(xyz[:, :2]) * self.vertical(xyz[:, 2])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(z_g_kpc={self.z_g_kpc:g})"
@@ -190,8 +193,8 @@ class PulsarSpiral(Axisymmetric):
         super().__init__(shape, z_g_kpc, name="PulsarSpiral")
 
     def arm_factor(self, xyz_kpc: np.ndarray) -> np.ndarray:
-        """A(R, φ): azimuthal modulation by the arms, mean 1 on every circle."""
-        xyz = as_points(xyz_kpc)
+        """A(R, φ): azimuthal modulation by the arms, mean 1 on every circle (points (N, 3) or (N, 2))."""
+        xyz = np.asarray(xyz_kpc, dtype=float)
         R = np.maximum(np.hypot(xyz[:, 0], xyz[:, 1]), 1e-6)
         phi = np.arctan2(xyz[:, 1], xyz[:, 0])
         total = np.zeros(len(R))
@@ -202,8 +205,9 @@ class PulsarSpiral(Axisymmetric):
             total += _wrapped_normal(delta, sigma)
         return 2.0 * np.pi * total / len(self.arms)
 
-    def _density(self, xyz: np.ndarray) -> np.ndarray:
-        return super()._density(xyz) * self.arm_factor(xyz)
+    def planar(self, xy_kpc: np.ndarray) -> np.ndarray:
+        """Σ(R) · A(R, φ) at points (N, 2), kpc⁻²."""
+        return super().planar(xy_kpc) * self.arm_factor(xy_kpc)
 
     def __repr__(self) -> str:
         return (f"PulsarSpiral(arm_width_kpc={self.arm_width_kpc:g}, beta={self.beta:g}, R_sun_kpc={self.R_sun_kpc:g}, "
@@ -320,11 +324,42 @@ def cell_averages(source: Callable, grid, points_per_axis: int = 2, mask: np.nda
     ``points_per_axis`` = 1 is the midpoint rule; 2 (default) integrates cubics exactly, which
     matters for thin discs (z_g = 0.3 kpc on 0.25–0.5 kpc cells). Sources with a ``deposit(grid)``
     method (point sources) are deposited directly. Cells outside ``mask`` are left at zero.
+    Axisymmetric-type sources, ρ = planar(x, y) · vertical(z), take the same product rule as a 2D
+    rule in (x, y) times a 1D rule in z (identical result, nz·p times fewer evaluations).
     """
     if hasattr(source, "deposit"):
         out = np.asarray(source.deposit(grid), dtype=float)
-        return out if mask is None else np.where(mask, out, 0.0)
-    nodes, weights = np.polynomial.legendre.leggauss(int(points_per_axis))
+    elif _z_separable(source):
+        out = _separable_cell_averages(source, grid, int(points_per_axis))
+    else:
+        out = _quadrature_cell_averages(source, grid, int(points_per_axis), mask, chunk)
+    if not np.all(np.isfinite(out)):
+        raise ValueError(f"source {source!r} returned NaN/inf on the grid")
+    return out if mask is None else np.where(mask, out, 0.0)
+
+
+def _z_separable(source) -> bool:
+    """True for sources whose density is exactly ``planar(x, y) · vertical(z)`` (not overridden)."""
+    return isinstance(source, Axisymmetric) and type(source)._density is Axisymmetric._density
+
+
+def _separable_cell_averages(source: "Axisymmetric", grid, points: int) -> np.ndarray:
+    nodes, weights = np.polynomial.legendre.leggauss(points)
+    c = [grid.centers_1d_kpc(a) for a in range(3)]
+    h = grid.spacing_kpc
+    planar = np.zeros(grid.shape[:2])
+    X, Y = np.meshgrid(c[0], c[1], indexing="ij")
+    for a, wa in zip(nodes, weights):
+        for b, wb in zip(nodes, weights):
+            xy = np.stack([X.ravel() + 0.5 * h[0] * a, Y.ravel() + 0.5 * h[1] * b], axis=1)
+            planar += (wa * wb / 4.0) * np.asarray(source.planar(xy), dtype=float).reshape(planar.shape)
+    vertical = sum((wc / 2.0) * np.asarray(source.vertical(c[2] + 0.5 * h[2] * n), dtype=float)
+                   for n, wc in zip(nodes, weights))
+    return planar[:, :, None] * vertical[None, None, :]
+
+
+def _quadrature_cell_averages(source: Callable, grid, points: int, mask, chunk: int) -> np.ndarray:
+    nodes, weights = np.polynomial.legendre.leggauss(points)
     centers = grid.cell_centers_kpc().reshape(-1, 3)
     sel = np.arange(len(centers)) if mask is None else np.flatnonzero(np.asarray(mask).ravel())
     h = grid.spacing_kpc
@@ -341,8 +376,6 @@ def cell_averages(source: Callable, grid, points_per_axis: int = 2, mask: np.nda
                         raise ValueError(f"source {source!r} returned shape {vals.shape}, expected ({len(idx)},)")
                     acc += (wa * wb * wc / 8.0) * vals
         out[idx] = acc
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"source {source!r} returned NaN/inf on the grid")
     return out.reshape(grid.shape)
 
 

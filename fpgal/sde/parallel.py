@@ -3,8 +3,9 @@
 The particles are cut into chunks whose number and sizes depend only on ``n_particles`` and
 ``chunk_size`` — never on the number of MPI ranks — and chunk c draws its random numbers from
 ``numpy.random.SeedSequence(seed).spawn(n_chunks)[c]``. Rank r runs chunks r, r + size, …, and the
-tallies are summed to rank 0, so a seed gives the same result on any number of ranks (bit-identical
-for integer-valued tallies, to round-off of the final sum otherwise).
+tallies are summed on rank 0 and broadcast to all ranks, so a seed gives the same result on any
+number of ranks (bit-identical for integer-valued tallies, to round-off of the final sum otherwise)
+and every rank holds the same result.
 """
 from __future__ import annotations
 
@@ -63,3 +64,15 @@ def reduce_sum(arr: np.ndarray, comm) -> np.ndarray | None:
     out = np.empty_like(arr) if comm.Get_rank() == 0 else None
     comm.Reduce(arr, out, op=MPI.SUM, root=0)
     return out
+
+
+def allreduce_sum(arr: np.ndarray, comm) -> np.ndarray:
+    """Sum ``arr`` over ranks, result on every rank: summed on rank 0 (``Reduce``) and broadcast
+    (``Bcast``), so every rank holds bit-identical numbers."""
+    if comm is None or comm.Get_size() == 1:
+        return arr
+    total = reduce_sum(arr, comm)
+    if total is None:
+        total = np.empty_like(np.ascontiguousarray(arr))
+    comm.Bcast(total, root=0)
+    return total

@@ -37,7 +37,7 @@ from ..log import get_logger
 from ..result import CRDensity
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
-from .parallel import chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size, reduce_sum
+from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
 from .stepping import TRACE_STEP_KPC
 
 log = get_logger(__name__)
@@ -214,7 +214,7 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
                  max_steps: int = 1_000_000, chunk_size: int = 1 << 16, min_batches: int = 64,
                  bridge: bool = True, lookup_spacing_kpc: float | None = None, fd_step_kpc: float = FD_STEP_KPC,
                  trace_step_kpc: float = TRACE_STEP_KPC, source_points: int = 2,
-                 comm="auto") -> CRDensity | None:
+                 comm="auto") -> CRDensity:
     """Steady CR density of −∇·(D∇n) = Q(E, x) = spectrum(E) source(x), n = 0 on ``boundary``, by SDE.
 
     Parameters
@@ -243,7 +243,10 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
 
     Returns
     -------
-    CRDensity with ``error`` (1σ, from the batch scatter) on rank 0; None on other ranks.
+    CRDensity with ``error`` (1σ, from the batch scatter), the same on every MPI rank (the tallies are
+    summed on rank 0 and broadcast); under MPI it carries ``comm``, so ``save()`` is collective.
+    Factorized (``spatial``, ``spatial_error``, ``energy_factor``) for a separable tensor without
+    losses, where the one simulation in τ gives n(E, x) = spectrum(E)/D∥(E) × n_unit(x).
     """
     t_wall = time.perf_counter()
     if not isinstance(grid, Grid):
@@ -309,8 +312,10 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     runs = [(None, energies)] if separable else [(E, np.array([E])) for E in energies]
     rank, size = rank_size(comm)
     n_batches = 0
-    density = np.zeros((grid.n_E,) + grid.shape)
-    error = np.zeros_like(density)
+    factorized = separable and loss_rate is None
+    density = None if factorized else np.zeros((grid.n_E,) + grid.shape)
+    error = None if factorized else np.zeros_like(density)
+    factors = None     # factorized: (factor (nE,), tally T1 (grid shape), its 1σ error)
     stats = dict(steps_max=0, not_absorbed=0, particle_steps=0)
     run_seeds = [np.random.SeedSequence(seed)] if separable else np.random.SeedSequence(seed).spawn(len(energies))
     for (E_run, E_out), run_seed in zip(runs, run_seeds):
@@ -342,11 +347,9 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
             if estimator == "residence":
                 stats["not_absorbed"] += len(x_left)
             stats["particle_steps"] += int(tally.hist.sum()) if n_hist == 1 and step_weights is None else 0
-        T1, T2, TN = (reduce_sum(a, comm) for a in (T1, T2, TN))
-        counts = reduce_sum(np.array([stats["not_absorbed"], stats["particle_steps"], stats["steps_max"]],
-                                     dtype=np.int64), comm)
-        if rank != 0:
-            continue
+        T1, T2, TN = (allreduce_sum(a, comm) for a in (T1, T2, TN))
+        counts = allreduce_sum(np.array([stats["not_absorbed"], stats["particle_steps"], stats["steps_max"]],
+                                        dtype=np.int64), comm)
         B = len(sizes) * n_sub
         n_batches = B
         n_sq = float(np.sum(sizes.astype(float) ** 2)) if n_sub == 1 else _sub_sq(sizes, n_sub)
@@ -356,19 +359,20 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         to_density = q_rel_cm3 / n_particles * dtau * units.kpc_cm ** 2 / grid.cell_volume_cm3
         Q_E = np.array([float(spectrum(E)) for E in E_out])
         factor = Q_E / scale_E * to_density
-        iE = [int(np.searchsorted(energies, E)) for E in E_out]
-        hist = T1 if n_hist == len(E_out) else np.repeat(T1, len(E_out), axis=0)
-        sig = np.sqrt(var) if n_hist == len(E_out) else np.repeat(np.sqrt(var), len(E_out), axis=0)
-        density[iE] = (factor[:, None] * hist).reshape((len(E_out),) + grid.shape)
-        error[iE] = (np.abs(factor)[:, None] * sig).reshape((len(E_out),) + grid.shape)
+        if factorized:   # one tally for all energies: n(E, x) = factor(E) · T1(x), error |factor(E)| · σ(x)
+            factors = (factor, T1[0].reshape(grid.shape), np.sqrt(var[0]).reshape(grid.shape))
+        else:
+            iE = [int(np.searchsorted(energies, E)) for E in E_out]
+            hist = T1 if n_hist == len(E_out) else np.repeat(T1, len(E_out), axis=0)
+            sig = np.sqrt(var) if n_hist == len(E_out) else np.repeat(np.sqrt(var), len(E_out), axis=0)
+            density[iE] = (factor[:, None] * hist).reshape((len(E_out),) + grid.shape)
+            error[iE] = (np.abs(factor)[:, None] * sig).reshape((len(E_out),) + grid.shape)
         stats["run_not_absorbed"] = int(counts[0])
         stats["run_particle_steps"] = int(counts[1])
-        if counts[0] > 0:
+        if counts[0] > 0 and rank == 0:
             log.warning("SDE: %d of %d particles (%.2g%%) were not absorbed after %d steps; their later residence "
                         "is missing (density biased low) — raise max_steps", counts[0], n_particles,
                         100.0 * counts[0] / n_particles, n_steps)
-    if rank != 0:
-        return None
     wall = time.perf_counter() - t_wall
     meta = dict(solver="sde", mode=mode, estimator=estimator, n_particles=n_particles, seed=str(seed),
                 dtau_kpc2=dtau, rms_step_kpc=math.sqrt(2.0 * dtau), E_ref_GeV=float(E_ref_GeV),
@@ -385,7 +389,13 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         meta["trace_step_kpc"] = float(trace_step_kpc)
     if estimator == "snapshots":
         meta["snapshot_times_s"] = np.asarray(snapshot_times_s, dtype=float).tolist()
-    return CRDensity(grid, density, error, meta)
+    keep = comm if size > 1 else None
+    if keep is not None:
+        meta = comm.bcast(meta, root=0)      # rank 0's wall time on every rank: identical results
+    if factorized:
+        factor, tally, sigma = factors
+        return CRDensity.factorized(grid, tally, factor, sigma, meta, comm=keep, normalize=True)
+    return CRDensity(grid, density, error, meta, comm=keep)
 
 
 def _sub_sq(sizes: np.ndarray, n_sub: int) -> float:

@@ -18,7 +18,7 @@ __all__ = ["solve_steady", "TransportProblem", "SolverDivergedError"]
 
 def solve_steady(grid: Grid, tensor: Callable, source: Callable, spectrum: Callable, boundary=None,
                  losses=None, petsc_options: dict | None = None, comm=None, *, scheme: str = "split",
-                 source_points: int = 2, gather: str = "root", rtol: float = 1e-10) -> CRDensity | None:
+                 source_points: int = 2, gather: str = "all", rtol: float = 1e-10) -> CRDensity | None:
     """Steady-state CR density n(E, x) in GeV⁻¹ cm⁻³ on ``grid``.
 
     Parameters
@@ -38,13 +38,19 @@ def solve_steady(grid: Grid, tensor: Callable, source: Callable, spectrum: Calla
         "pc_gamg_threshold": "0.02"}``); command-line options (``petsc4py.init(sys.argv)``) win.
     comm : MPI communicator (mpi4py or PETSc), default COMM_WORLD.
     scheme : "split" (default) or "corner" (see :mod:`fpgal.transport.operator`).
-    gather : "root" — rank 0 returns the full CRDensity and the other ranks return None;
-        "all" — every rank returns the full CRDensity.
+    gather : "all" (default) — every rank returns the same full CRDensity (for a factorized solve
+        that is only G(x) and the energy factor), so a plain script runs unchanged under ``mpirun``:
+        the result carries the communicator (``cr.comm``), and ``cr.save(path)`` is collective (rank
+        0 writes the file, every rank returns the path or raises the same error).
+        "root" — opt-in for memory-limited runs: rank 0 returns the CRDensity (``comm`` None, so its
+        ``save`` is not collective), the other ranks return None.
     rtol : default relative tolerance of the Krylov solver (``-ksp_rtol`` overrides).
 
     Returns
     -------
-    CRDensity with ``meta``: solver, scheme, factorized, ksp_type, pc_type, iterations,
+    CRDensity — factorized (``cr.is_factorized``: ``spatial`` G and ``energy_factor``) for a separable
+    tensor without losses, general otherwise — with ``meta`` (identical on all ranks, rank 0's
+    timings): solver, scheme, factorized, ksp_type, pc_type, iterations,
     residual_norm, true_relative_residual, negative_cell_fraction, negative_weight_fraction,
     assembly_time_s, solve_time_s, wall_time_s, n_ranks. Raises ValueError/TypeError on bad input
     before any solve and :class:`SolverDivergedError` if the Krylov solver fails.

@@ -149,25 +149,24 @@ def stencil(grid: Grid, box: LocalBox, D_vert_cm2_s: np.ndarray, unknown_pad: np
             coef[CENTER] += np.where(nb_in_grid, w, 2.0 * w)
             coef[offset_index(*o)] -= np.where(nb_unknown, w, 0.0)
 
-    # ---- anisotropic part: symmetric vertex scheme
+    # ---- anisotropic part: symmetric vertex scheme, Σ_ij R_ij s_i(a) s_j(b)/(16 h_i h_j) for every pair of
+    # corners (a, b) of a vertex, as one (cells × 9) @ (9 × 8) product per corner a
     if np.any(R != 0.0):
         bits = list(itertools.product((0, 1), repeat=3))
-        for a in bits:
-            sa = 2 * np.array(a) - 1
+        signs = 2.0 * np.array(bits) - 1.0                                   # (8, 3): s_i(corner)
+        inv_h = 1.0 / h
+        for ia, a in enumerate(bits):
             vs = tuple(slice(1 - a[d], 1 - a[d] + box.shape[d]) for d in range(3))
-            Ra = R[vs]  # tensor at the vertex shared with neighbours b: cell sits at corner a of the vertex
-            for b in bits:
-                sb = 2 * np.array(b) - 1
-                val = 0.0
-                for i in range(3):
-                    for j in range(3):
-                        val = val + Ra[..., i, j] * (sa[i] * sb[j] / (16.0 * h[i] * h[j]))
+            Ra = R[vs].reshape(-1, 9)  # tensor at the vertex shared with neighbours b: cell sits at corner a
+            W = np.einsum("i,j,bj->ijb", signs[ia] * inv_h, inv_h, signs).reshape(9, 8) / 16.0
+            V = (Ra @ W).reshape(lx, ly, lz, 8)
+            for ib, b in enumerate(bits):
                 o = tuple(int(b[d] - a[d]) for d in range(3))
                 if o == (0, 0, 0):
-                    coef[CENTER] += val
+                    coef[CENTER] += V[..., ib]
                 else:
                     nb = tuple(slice(1 + o[d], 1 + o[d] + box.shape[d]) for d in range(3))
-                    coef[offset_index(*o)] += np.where(unknown_pad[nb], val, 0.0)
+                    coef[offset_index(*o)] += np.where(unknown_pad[nb], V[..., ib], 0.0)
     coef *= unk[None]
     return coef, info
 
@@ -216,46 +215,56 @@ def tensor_at_vertices(tensor: Callable, grid: Grid, box: LocalBox, E_GeV: float
     return D.reshape(shp + (3, 3))
 
 
+# the offsets in increasing PETSc column order (x fastest, then y, then z) wherever rows are numbered
+# monotonically in (k, j, i) — one rank, or ranks cut along z only
+_COLUMN_ORDER = np.lexsort((OFFSETS[:, 0], OFFSETS[:, 1], OFFSETS[:, 2]))
+
+
 def stencil_to_csr(coef: np.ndarray, box: LocalBox, unknown_pad: np.ndarray, global_index: Callable,
                    dirichlet_diag: float = 1.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local CSR rows (PETSc ordering: x fastest within the box) with global column indices.
+    """Local CSR rows (PETSc ordering: x fastest within the box) with global column indices, sorted.
 
     ``global_index(i, j, k)`` maps global cell indices to the solver's row numbers. Rows of
     non-unknown cells become ``dirichlet_diag`` on the diagonal (their right-hand side is 0).
+    Column indices come out sorted within each row: directly when the row numbering increases
+    with (k, j, i) (one rank, or ranks cut along z only), otherwise by a per-row sort.
     """
     lx, ly, lz = box.shape
     L = box.size
     unk = unknown_pad[1:-1, 1:-1, 1:-1]
-    gi = [np.arange(box.lo[a], box.hi[a]) for a in range(3)]
-    I, J, K = np.meshgrid(*gi, indexing="ij")
-    cols = np.empty((L, 27), dtype=np.int64)
-    vals = np.empty((L, 27))
-    valid = np.empty((L, 27), dtype=bool)
-    for o, (ox, oy, oz) in enumerate(OFFSETS):
-        if o == CENTER:
-            cols[:, o] = global_index(I, J, K).ravel(order="F")
-            vals[:, o] = np.where(unk, coef[o], dirichlet_diag).ravel(order="F")
-            valid[:, o] = True
-            continue
+    halo = [np.arange(box.lo[a] - 1, box.hi[a] + 1) for a in range(3)]
+    row_pad = global_index(*np.meshgrid(*halo, indexing="ij"))   # clipped into the grid; masked below
+    cols = np.empty((27, L), dtype=np.int64)
+    vals = np.empty((27, L))
+    valid = np.empty((27, L), dtype=bool)
+    for n, o in enumerate(_COLUMN_ORDER):
+        ox, oy, oz = OFFSETS[o]
         nb = (slice(1 + ox, 1 + ox + lx), slice(1 + oy, 1 + oy + ly), slice(1 + oz, 1 + oz + lz))
-        ok = unknown_pad[nb] & unk & (coef[o] != 0.0)
-        # neighbours outside the grid are never unknown; clip only for the index arithmetic
-        ii = np.clip(I + ox, 0, None)
-        jj = np.clip(J + oy, 0, None)
-        kk = np.clip(K + oz, 0, None)
-        cols[:, o] = np.where(ok, global_index(ii, jj, kk), 0).ravel(order="F")
-        vals[:, o] = coef[o].ravel(order="F")
-        valid[:, o] = ok.ravel(order="F")
-    big = np.iinfo(np.int64).max
-    cols = np.where(valid, cols, big)
-    order = np.argsort(cols, axis=1, kind="stable")
-    cols = np.take_along_axis(cols, order, axis=1)
-    vals = np.take_along_axis(vals, order, axis=1)
-    valid = np.take_along_axis(valid, order, axis=1)
-    counts = valid.sum(axis=1)
+        cols[n] = row_pad[nb].ravel(order="F")
+        if o == CENTER:
+            vals[n] = np.where(unk, coef[o], dirichlet_diag).ravel(order="F")
+            valid[n] = True
+        else:
+            vals[n] = coef[o].ravel(order="F")
+            valid[n] = (unknown_pad[nb] & unk & (coef[o] != 0.0)).ravel(order="F")
+    if not _numbering_increasing(row_pad, unknown_pad):  # e.g. ranks cut along x or y: sort each row
+        cols, vals, valid = cols.T, vals.T, valid.T
+        order = np.argsort(np.where(valid, cols, np.iinfo(np.int64).max), axis=1, kind="stable")
+        cols, vals, valid = (np.take_along_axis(a, order, axis=1).T for a in (cols, vals, valid))
+    cols, vals, valid = cols.T, vals.T, valid.T          # (L, 27): one row per cell
     indptr = np.zeros(L + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
+    np.cumsum(valid.sum(axis=1), out=indptr[1:])
     return indptr, cols[valid], vals[valid]
+
+
+def _numbering_increasing(row_pad: np.ndarray, unknown_pad: np.ndarray) -> bool:
+    """Whether the row numbers of the unknown cells of the padded box increase in (k, j, i) order.
+
+    Then the valid columns of every row, visited in ``_COLUMN_ORDER``, are already sorted: they are
+    unknown cells at increasing (k, j, i) positions.
+    """
+    rows = row_pad.ravel(order="F")[unknown_pad.ravel(order="F")]
+    return bool(np.all(np.diff(rows) > 0))
 
 
 def apply_stencil(coef: np.ndarray, n_pad: np.ndarray) -> np.ndarray:

@@ -10,8 +10,12 @@ n = 0 outside the escape boundary, with the finite-volume operator of
 Factorisation: if the tensor is separable, ``D(x, E) = f(E) S(x)``
 (:func:`fpgal.diffusion.is_separable`) and there are no loss or advection terms, one spatial
 problem ``−∇·(S ∇G) = source`` is solved and ``n(r, E) = spectrum(E)/f(E) · G(r)`` exactly
-(``meta["factorized"] = True``). Otherwise the energies are solved one by one, from the highest
+(``meta["factorized"] = True``); the result is a factorized :class:`fpgal.CRDensity` holding G and
+the energy factor, not nE copies of G. Otherwise the energies are solved one by one, from the highest
 down (continuous losses carry particles to lower energies), reusing the KSP.
+
+MPI: by default every rank returns the full result (broadcast from rank 0), carrying the
+communicator so that ``CRDensity.save`` is collective.
 """
 from __future__ import annotations
 
@@ -57,6 +61,31 @@ def _local_grid(grid: Grid, box: op.LocalBox) -> Grid:
         e = grid.edges_kpc(a)
         axes.append((float(e[box.lo[a]]), float(e[box.hi[a]]), int(box.hi[a] - box.lo[a])))
     return Grid(*axes, E_GeV=grid.E_GeV, name=grid.name)
+
+
+GATHER_MODES = ("all", "root")
+
+
+def _collect(dgrid: DistributedGrid, local: np.ndarray, gather: str) -> np.ndarray | None:
+    """The full (…, nx, ny, nz) array from the ranks' boxes: on every rank (``"all"``, broadcast
+    from rank 0 so all ranks hold identical numbers) or on rank 0 only (``"root"``, None elsewhere)."""
+    full = dgrid.gather(local)
+    if gather == "root" or dgrid.size == 1:
+        return full
+    if full is None:
+        full = np.empty(local.shape[:-3] + dgrid.grid.shape, dtype=local.dtype)
+    dgrid.comm.tompi4py().Bcast(full, root=0)
+    return full
+
+
+def _user_comm(comm, size: int):
+    """The mpi4py form of the communicator the solve ran on (None on one rank): kept by the result."""
+    if size == 1:
+        return None
+    if comm is None:
+        from mpi4py import MPI
+        return MPI.COMM_WORLD
+    return comm.tompi4py() if hasattr(comm, "tompi4py") else comm
 
 
 class TransportProblem:
@@ -169,22 +198,26 @@ class TransportProblem:
         return couple
 
     # ------------------------------------------------------------------ solve
-    def solve(self, petsc_options: dict | None = None, comm=None, gather: str = "root",
+    def solve(self, petsc_options: dict | None = None, comm=None, gather: str = "all",
               rtol: float = 1e-10) -> CRDensity | None:
-        """Solve on all ranks of ``comm``. ``gather="root"``: rank 0 returns the full CRDensity, the
-        other ranks None; ``gather="all"``: every rank returns the full CRDensity."""
-        if gather not in ("root", "all"):
-            raise ValueError(f"gather={gather!r}: expected 'root' or 'all'")
+        """Solve on all ranks of ``comm`` (default COMM_WORLD); see :func:`fpgal.solve_steady`.
+
+        ``gather="all"`` (default): every rank returns the same full CRDensity, carrying the
+        communicator so that ``save()`` is collective. ``gather="root"``: rank 0 returns it, the
+        other ranks None (saves the other ranks' memory for general, energy-by-energy results).
+        """
+        if gather not in GATHER_MODES:
+            raise ValueError(f"gather={gather!r}: expected one of {GATHER_MODES}")
         t_start = time.perf_counter()
         dgrid = DistributedGrid(self.grid, comm)
         ksp = KrylovSolver(dgrid, symmetric=self.symmetric, petsc_options=petsc_options, rtol=rtol)
         try:
-            return self._solve(dgrid, ksp, gather, t_start)
+            return self._solve(dgrid, ksp, gather, t_start, _user_comm(comm, dgrid.size))
         finally:
             ksp.destroy()
             dgrid.destroy()
 
-    def _solve(self, dgrid, ksp, gather, t_start):
+    def _solve(self, dgrid, ksp, gather, t_start, mpi_comm):
         grid = self.grid
         t0 = time.perf_counter()
         box, unknown_pad, in_grid_pad, unk, s = _collective(dgrid, lambda: self._setup_local(dgrid))
@@ -208,8 +241,7 @@ class TransportProblem:
             if not np.all(np.isfinite(f)) or np.any(f <= 0):
                 raise ValueError(f"tensor {self.tensor!r}: energy_factor must be positive, got {f.tolist()}")
             neg = self._negative_stats(dgrid, G[None], unk)
-            G_full = dgrid.gather(G) if gather == "root" else self._allgather(dgrid, G)
-            density = None if G_full is None else (self.spectrum_values / f)[:, None, None, None] * G_full[None]
+            G_full = _collect(dgrid, G, gather)
         else:
             separable = is_separable(self.tensor)
             coef_S = None
@@ -237,11 +269,17 @@ class TransportProblem:
                 stats_all.append(st)
                 local[k] = x
             neg = self._negative_stats(dgrid, local, unk)
-            density = dgrid.gather(local) if gather == "root" else self._allgather(dgrid, local)
+            density = _collect(dgrid, local, gather)
         meta = self._meta(dgrid, stats_all, neg, t_setup, t_assembly, time.perf_counter() - t_start)
-        if density is None:
+        if mpi_comm is not None:
+            meta = mpi_comm.bcast(meta, root=0)        # rank 0's timings on every rank: identical results
+        if dgrid.rank != 0 and gather == "root":
             return None
-        return CRDensity(grid, density, meta=meta)
+        keep = mpi_comm if gather == "all" else None
+        if self.factorized:
+            # n(E, x) = spectrum(E)/f(E) · G(x), stored as the two factors (max |energy factor| = 1)
+            return CRDensity.factorized(grid, G_full, self.spectrum_values / f, meta=meta, comm=keep, normalize=True)
+        return CRDensity(grid, density, meta=meta, comm=keep)
 
     _scale = 1.0
 
@@ -256,13 +294,6 @@ class TransportProblem:
         indptr, cols, vals = op.stencil_to_csr(coef / scale, box, unknown_pad, dgrid.global_index)
         t_csr = time.perf_counter() - t0
         return t_csr + ksp.set_operator(indptr, cols, vals)
-
-    @staticmethod
-    def _allgather(dgrid, local):
-        full = dgrid.gather(local)
-        if dgrid.size == 1:
-            return full
-        return dgrid.comm.tompi4py().bcast(full, root=0)
 
     @staticmethod
     def _negative_stats(dgrid, arr, unk) -> dict:

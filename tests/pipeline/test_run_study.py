@@ -55,7 +55,8 @@ def test_run_study_products_and_resume(tmp_path):
     m = hp.read_map(out / "skymaps/eps_0.1_maps.fits", field=0)
     assert m.size == hp.nside2npix(8) and np.all(m > 0)
     with h5py.File(out / "cr/cr_eps_0.1.h5") as h5:
-        assert h5["density"].attrs["units"] == "GeV^-1 cm^-3" and "config" in h5["provenance"].attrs
+        assert h5.attrs["layout"] == "factorized"          # separable tensor, no losses: G(x) and f(E) stored
+        assert h5["spatial"].attrs["units"] == "GeV^-1 cm^-3" and "config" in h5["provenance"].attrs
     # the fit rescaling is applied: the γ map normalisation follows Q0 of the fit
     fit = json.loads((out / "fit/fit_eps_0.1.json").read_text())
     assert fit["dof"] > 0 and np.isfinite(fit["chi2"])

@@ -25,7 +25,7 @@ SCRIPT = textwrap.dedent("""
     src = lambda x: np.exp(-0.5 * np.sum((x - [4.0, 0, 0]) ** 2, axis=1) / 0.25)
     cr = fpgal.sde.steady_state(grid, tensor, src, lambda E: E ** -2.0, n_particles=4000, seed=99,
                                 step_kpc=0.2, chunk_size=500, comm={comm})
-    if cr is not None:
+    if cr.comm is None or cr.comm.Get_rank() == 0:     # every rank holds the result; one writes it
         np.save({out!r}, np.stack([cr.density, cr.error]))
         print("ranks", cr.meta["mpi_ranks"], "batches", cr.meta["n_batches"])
 """)

@@ -75,3 +75,25 @@ def test_point_source_deposit_and_registry():
     assert dep[2, 0, 3] > 0
     with pytest.raises(ValueError, match="unknown source distribution"):
         sources.source_from_name("nonsense")
+
+
+class _TiltedDisc(sources.CaseBhattacharya):
+    """A subclass whose density is not planar(x, y)·vertical(z): must take the general 3D quadrature."""
+
+    def _density(self, xyz):
+        return super()._density(xyz) * (1.0 + 0.5 * np.tanh(xyz[:, 0] * xyz[:, 2]))
+
+
+@pytest.mark.parametrize("src", [sources.PulsarSpiral(), sources.PulsarSpiral(radial_measure="crpropa"),
+                                 sources.Lorimer2006(), _TiltedDisc()])
+def test_cell_averages_product_rule_matches_3d_quadrature(src):
+    # planar(x, y)·vertical(z) sources use a 2D × 1D Gauss rule: the same numbers as the 3D rule
+    grid = Grid((-12, 12, 24), (-12, 12, 20), (-2, 2, 10))
+    fast = sources.cell_averages(src, grid, points_per_axis=2)
+    direct = sources._quadrature_cell_averages(src, grid, 2, None, 10 ** 6)
+    np.testing.assert_allclose(fast, direct, rtol=1e-12, atol=0.0)
+    assert sources._z_separable(src) == (not isinstance(src, _TiltedDisc))
+    mask = np.zeros(grid.shape, dtype=bool)
+    mask[::2] = True
+    masked = sources.cell_averages(src, grid, points_per_axis=2, mask=mask)
+    assert np.all(masked[~mask] == 0.0) and np.array_equal(masked[mask], fast[mask])
