@@ -126,7 +126,7 @@ class SDEConfig:
 class FitConfig:
     experiments: list = setting(["AMS-02-2021", "PAMELA", "CALET", "DAMPE-2025", "ISS-CREAM", "IceTop_IceCube",
                                  "GRAPES-3", "LHAASO_QGSJET-II-04"],
-                                "Data sets (file-name prefixes in <data_dir>/cosmic_rays/) to fit.", nonempty=True)
+                                "Proton data sets to fit: dataset labels (or unique prefixes) of the tables in fpgal/data/cosmic_rays/ (docs/data.md).", nonempty=True)
     E_min_GeV: float = setting(10.0, "Lower end of the fit window (kinetic energy).", min=0.0, units="GeV")
     E_max_GeV: float = setting(3.0e6, "Upper end of the fit window.", min=0.0, units="GeV")
     radius_kpc: float = setting(0.1, "Radius of the local sphere around the Sun.", min=0.0, min_exclusive=True,
