@@ -49,6 +49,10 @@ def solve_key(cfg: Config, eps: float) -> str:
                      repr(cfg.solver.rtol))
 
 
+def numdiff_key(cfg: Config) -> str:
+    return stage_key("numerical_diffusion", cfg.section_text("grid", "field"), repr(list(cfg.diffusion.epsilon)))
+
+
 def fit_key(cfg: Config) -> str:
     return stage_key("fit", *(solve_key(cfg, e) for e in cfg.diffusion.epsilon), cfg.section_text("fit", "observer"),
                      cfg.data_dir)
@@ -73,9 +77,26 @@ def plot_fields_stage(cfg: Config, out_dir: Path) -> list[Path]:
     return paths
 
 
-def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | None = None) -> Path:
+def numerical_diffusion_stage(cfg: Config, out_dir: Path) -> tuple[list[Path], dict]:
+    """κ⊥,num/κ∥ of the scheme on the study's mesh and field for every ε (ring test,
+    :func:`fpgal.transport.diagnostics.numerical_diffusion`; warns when it exceeds 0.1 ε).
+    Collective (PETSc solves on every rank); rank 0 writes ``numerical_diffusion.json``."""
+    from .transport.diagnostics import numerical_diffusion
+    grid, field = builders.build_grid(cfg), builders.build_field(cfg)
+    info = {_eps_tag(e): {k: (v.item() if hasattr(v, "item") else v)
+                          for k, v in numerical_diffusion(field, grid, e).items()}
+            for e in cfg.diffusion.epsilon}
+    path = out_dir / "numerical_diffusion.json"
+    if mpi_rank_size()[0] == 0:
+        _write_json(path, info)
+    return [path], info
+
+
+def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | None = None,
+              numdiff: dict | None = None) -> Path:
     """Grid solution for one ε with the config's reference spectrum; written to ``out_path`` (collective
-    under MPI: every rank solves, rank 0 writes the file)."""
+    under MPI: every rank solves, rank 0 writes the file). ``numdiff``: this ε's entry of
+    :func:`numerical_diffusion_stage` (computed here when not given)."""
     from .transport import solve_steady
     grid = builders.build_grid(cfg)
     tensor = builders.build_tensor(cfg, eps)
@@ -83,8 +104,9 @@ def solve_one(cfg: Config, eps: float, out_path: Path, petsc_options: dict | Non
     if cfg.losses.pp:
         from .transport.losses import PPLosses
         losses = PPLosses(builders.build_gas(cfg, cfg.losses.gas))
-    from .transport.diagnostics import numerical_diffusion
-    numdiff = numerical_diffusion(tensor.field, grid, eps)   # warns when κ⊥,num > 0.1 ε κ∥
+    if numdiff is None:
+        from .transport.diagnostics import numerical_diffusion
+        numdiff = numerical_diffusion(tensor.field, grid, eps)   # warns when κ⊥,num > 0.1 ε κ∥
     t0 = time.perf_counter()
     cr = solve_steady(grid, tensor, builders.build_source(cfg), builders.build_spectrum(cfg),
                       boundary=builders.build_boundary(cfg), losses=losses,
@@ -316,9 +338,11 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
               lambda: (plot_fields_stage(cfg, out / "fields"), {}))
     cr_paths = {e: out / "cr" / f"cr_eps_{_eps_tag(e)}.h5" for e in eps_list}
     if "solve" in want:
+        numdiff = stage("numerical_diffusion", numdiff_key(cfg),
+                        lambda: numerical_diffusion_stage(cfg, out / "diagnostics"), collective=True).get("info", {})
         for e in progress(eps_list, desc="solve ε"):
             def _solve(e=e):
-                p = solve_one(cfg, e, cr_paths[e], petsc_options)
+                p = solve_one(cfg, e, cr_paths[e], petsc_options, numdiff=numdiff.get(_eps_tag(e)))
                 meta = CRDensity.load(p).meta if rank == 0 else {}
                 return [p], {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
                              if isinstance(v, (int, float, str, bool, np.generic))}
