@@ -2,13 +2,74 @@
 
 PETSc options pass through after the positional arguments, e.g.
 ``fpgal solve study.toml -ksp_type cg -pc_type gamg -ksp_monitor``.
+
+Errors end the command with one line ``fpgal: <what>: <why>`` on stderr (``--debug`` adds the
+traceback) and exit status 2 for usage and configuration errors, 1 for errors while running, 130
+after Ctrl-C (SIGINT) and 143 after SIGTERM. Under MPI every rank ends: the pipeline makes all ranks
+raise the same error, rank 0 reports it, and a rank that ends abnormally ends the job
+(docs/troubleshooting.md).
 """
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import time
+import traceback
 
 from .petsc_options import split_petsc_args
+
+EXIT_RUNTIME, EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 1, 2, 130, 143
+INTERRUPTED = "fpgal: interrupted (no partial output was written under a final name)"
+#: how long a rank other than 0 waits for rank 0 to end the job before it ends it itself
+NONROOT_GRACE_S = 3.0
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what batch schedulers send): handled like Ctrl-C, exit status 143."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated(f"signal {signum}")
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Terminated` (SIGINT already raises KeyboardInterrupt), so both unwind
+    through the same clean path: temporary files are removed, nothing is left under a final name.
+    (PETSc is initialised with ``-no_signal_handler`` so that it does not replace them.)"""
+    signal.signal(signal.SIGTERM, _raise_terminated)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with fpgal's one-line usage errors (``fpgal: <what>: <why>``, exit 2)."""
+
+    def error(self, message: str):  # noqa: D102 - argparse API
+        sys.stderr.write(f"fpgal: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _number(kind: type, lo: float, lo_inclusive: bool = True, hi: float | None = None):
+    """argparse type: a ``kind`` number ≥ lo (or > lo) and ≤ hi, with an error naming the range."""
+    rng = f"{'>=' if lo_inclusive else '>'} {lo:g}" + (f" and <= {hi:g}" if hi is not None else "")
+    what = "an integer" if kind is int else "a number"
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what} {rng}") from None
+        if value != value or value < lo or (not lo_inclusive and value == lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text!r}: expected {what} {rng}")
+        return value
+    parse.__name__ = f"{kind.__name__} {rng}"
+    return parse
+
+
+POSITIVE_INT = _number(int, 1)
+NONNEGATIVE_INT = _number(int, 0)
+EPSILON = _number(float, 0.0, lo_inclusive=False, hi=1.0)
+POSITIVE = _number(float, 0.0, lo_inclusive=False)
 
 EPILOG = ("PETSc options (-ksp_type, -pc_type, -ksp_monitor, -log_view, ...) may follow the positional "
           "arguments of solve/run and override the [solver] table of the config.")
@@ -44,12 +105,15 @@ def _without_np(argv: list[str]) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from . import __version__
+    parser = ArgumentParser(
         prog="fpgal", epilog=EPILOG,
         description="Galactic cosmic-ray transport on a grid (anisotropic diffusion, PETSc) and the gamma-ray sky.")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (and debug logging)")
+    parser.add_argument("--version", action="version", version=f"fpgal {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=ArgumentParser)
 
     p = sub.add_parser("info", help="versions, PETSc configuration, MPI size")
     p.add_argument("--petsc-config", action="store_true", help="also print PETSc's configure options")
@@ -64,15 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("solve", help="steady-state grid solution (PETSc) for each ε of the config", epilog=EPILOG)
     _add_config(p)
-    p.add_argument("--epsilon", type=float, action="append", help="solve only this ε (repeatable)")
+    p.add_argument("--epsilon", type=EPSILON, action="append", help="solve only this ε in (0, 1] (repeatable)")
     p.add_argument("-o", "--out", help="output HDF5 file (single ε) or folder (default: <output_dir>/cr)")
     _add_np(p)
 
     p = sub.add_parser("sde", help="stochastic (SDE) solution of the same problem (cross-check)")
     _add_config(p)
-    p.add_argument("--epsilon", type=float, help="ε (default: the first of the config)")
-    p.add_argument("--n-particles", type=int, help="override sde.n_particles")
-    p.add_argument("--seed", type=int, help="override sde.seed")
+    p.add_argument("--epsilon", type=EPSILON, help="ε in (0, 1] (default: the first of the config)")
+    p.add_argument("--n-particles", type=POSITIVE_INT, help="override sde.n_particles (>= 1)")
+    p.add_argument("--seed", type=NONNEGATIVE_INT, help="override sde.seed (>= 0)")
     p.add_argument("--mode", choices=("ito", "crpropa"), help="override sde.mode")
     p.add_argument("-o", "--out", help="output HDF5 file (default: <output_dir>/sde/sde_eps_<ε>.h5)")
     _add_np(p)
@@ -94,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", default="compare", help="report folder (default: ./compare)")
 
     p = sub.add_parser("plot", help="plots from saved results")
-    psub = p.add_subparsers(dest="what", metavar="WHAT")
+    psub = p.add_subparsers(dest="what", metavar="WHAT", parser_class=ArgumentParser)
     pf = psub.add_parser("field", help="field lines face-on (z=0) and edge-on (y=0) with |B| (like Fig. 1)")
     pf.add_argument("--model", action="append", help="field model name(s), e.g. uf23:base, jf12-solenoidal")
     pf.add_argument("-o", "--out", default=".", help="output folder")
@@ -104,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     pm.add_argument("-o", "--out", help="output PNG")
     pc = psub.add_parser("cr", help="face-on / edge-on slices and local spectrum of a CR density file")
     pc.add_argument("path")
-    pc.add_argument("--energy-GeV", type=float, default=1000.0)
+    pc.add_argument("--energy-GeV", type=POSITIVE, default=1000.0, help="energy of the slices (> 0)")
     pc.add_argument("-o", "--out", help="output PNG")
 
     p = sub.add_parser("info-field", help="divergence diagnostic of a field model on a mesh")
@@ -114,41 +178,80 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse, run the subcommand, and turn every way it can end into an exit status and one line."""
     raw = list(sys.argv[1:] if argv is None else argv)
     ours, petsc = split_petsc_args(raw)
     parser = build_parser()
     args = parser.parse_args(ours)
     from .log import setup_logging
-    setup_logging("DEBUG" if args.verbose else "WARNING" if args.quiet else "INFO")
+    setup_logging("DEBUG" if args.verbose or args.debug else "WARNING" if args.quiet else "INFO")
     if args.command is None:
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     if petsc and args.command not in ("solve", "run", "sde"):
         parser.error(f"PETSc options {sorted(petsc)} only apply to solve, run and sde")
+    install_signal_handlers()
     if getattr(args, "np", None):
         from .launch import parse_np, relaunch
         try:
             n_ranks = parse_np(args.np)
         except ValueError as exc:
-            parser.error(str(exc))
+            parser.error(f"argument --np: {exc}")
         try:
             code = relaunch(n_ranks, _without_np(raw))
-        except KeyboardInterrupt:
-            print("fpgal: interrupted (no partial output was written under a final name)", file=sys.stderr)
-            return 130
+        except KeyboardInterrupt as exc:
+            print(INTERRUPTED, file=sys.stderr)
+            return EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
         if code is not None:
             return code
     from . import commands
-    from .config import ConfigError
     handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))
     try:
         return int(handler(args, petsc) or 0)
-    except ConfigError as exc:
-        print(f"fpgal: configuration error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("fpgal: interrupted (no partial output was written under a final name)", file=sys.stderr)
-        return 130
+    except BaseException as exc:  # noqa: BLE001 - every ending becomes one line and an exit status
+        if isinstance(exc, SystemExit):
+            raise
+        return _end(exc, args.debug)
+
+
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and exit status of an exception that ends a command."""
+    from .config import ConfigError
+    from .pipeline import InputFileError, OutputDirError
+    if isinstance(exc, KeyboardInterrupt):
+        return INTERRUPTED, EXIT_SIGTERM if isinstance(exc, Terminated) else EXIT_SIGINT
+    if isinstance(exc, ConfigError):
+        return f"fpgal: configuration error: {exc}", EXIT_USAGE
+    if isinstance(exc, (InputFileError, OutputDirError)):
+        return f"fpgal: {exc}", EXIT_RUNTIME
+    if isinstance(exc, OSError) and exc.filename:
+        return f"fpgal: {exc.filename}: {exc.strerror or exc}", EXIT_RUNTIME
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "(no message)"
+    return f"fpgal: {type(exc).__name__}: {first} (run with --debug for the traceback)", EXIT_RUNTIME
+
+
+def _end(exc: BaseException, debug: bool) -> int:
+    """Report ``exc`` and return its exit status; under MPI make sure the whole job ends.
+
+    Rank 0 reports and leaves at once without MPI_Finalize, so the launcher ends the other ranks
+    even if one of them is stuck in a collective call. Another rank waits a moment for that; if
+    rank 0 has not ended the job by then (the error happened on this rank only), it reports its
+    own error and ends the job itself."""
+    from .log import mpi_rank_size
+    line, code = error_line(exc)
+    rank, size = mpi_rank_size()
+    if size > 1 and rank != 0:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)   # the launcher ending this rank is the expected outcome
+        time.sleep(NONROOT_GRACE_S)
+        line = f"fpgal (MPI rank {rank}): {line.removeprefix('fpgal: ')}"
+    if debug and not isinstance(exc, KeyboardInterrupt):
+        traceback.print_exception(exc, file=sys.stderr)
+    print(line, file=sys.stderr, flush=True)
+    if size > 1:
+        sys.stdout.flush()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

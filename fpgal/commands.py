@@ -1,4 +1,8 @@
-"""Handlers of the CLI subcommands: parse → validate config → call the pipeline / library."""
+"""Handlers of the CLI subcommands: parse → validate config → check names and files → call the pipeline.
+
+Everything that can be checked before the work starts is checked first (config, the names it refers
+to, energy ranges, input files), so a mistake costs seconds and leaves no files behind.
+"""
 from __future__ import annotations
 
 import tomllib
@@ -13,9 +17,9 @@ log = get_logger("cli")
 def _overrides(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
-        if "=" not in pair:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
             raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. grid.mesh=\"milkyway-0.5kpc\"")
-        key, value = pair.split("=", 1)
         try:
             out[key.strip()] = tomllib.loads(f"v = {value}")["v"]
         except tomllib.TOMLDecodeError:
@@ -32,6 +36,22 @@ def load(args) -> Config:
         from .log import setup_logging
         setup_logging(cfg.log_level)
     return cfg
+
+
+def _checked(cfg: Config, stages: set[str]) -> Config:
+    """``cfg`` after :func:`fpgal.pipeline.check_study` for ``stages`` (on every rank, agreeing on failure)."""
+    from .pipeline import check_study, collective
+    collective(lambda: check_study(cfg, stages))
+    return cfg
+
+
+def _inputs(*paths: str, what: str = "input file") -> None:
+    """Every path names an existing file (:class:`fpgal.pipeline.InputFileError` naming it if not)."""
+    from .pipeline import InputFileError
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise InputFileError(f"{what} {p!r}: " + ("is a folder" if path.is_dir() else "no such file"))
 
 
 def _print0(*a) -> None:
@@ -81,7 +101,7 @@ def cmd_info(args, petsc_opts) -> int:
 def cmd_run(args, petsc_opts) -> int:
     from .pipeline import run_study
     cfg = load(args)
-    stages = [s for s in args.stages.split(",") if s] or None
+    stages = [s.strip() for s in args.stages.split(",") if s.strip()] or None
     summary = run_study(cfg, petsc_options=petsc_opts, force=args.force, only=stages)
     if summary.is_file():
         findings = [line for line in summary.read_text().splitlines() if line.startswith("- (")]
@@ -91,8 +111,9 @@ def cmd_run(args, petsc_opts) -> int:
 
 def cmd_solve(args, petsc_opts) -> int:
     from .pipeline import solve_all
-    cfg = load(args)
-    paths = solve_all(cfg, epsilons=args.epsilon, out=args.out, petsc_options=petsc_opts)
+    from .pipeline import collective
+    cfg = _checked(load(args), {"solve"})
+    paths = collective(lambda: solve_all(cfg, epsilons=args.epsilon, out=args.out, petsc_options=petsc_opts))
     for p in paths:
         _print0(f"wrote {p}")
     return 0
@@ -100,33 +121,39 @@ def cmd_solve(args, petsc_opts) -> int:
 
 def cmd_sde(args, petsc_opts) -> int:
     from .pipeline import run_sde
-    cfg = load(args)
-    path = run_sde(cfg, epsilon=args.epsilon, out=args.out, n_particles=args.n_particles, seed=args.seed,
-                   mode=args.mode)
+    from .pipeline import collective
+    cfg = _checked(load(args), {"sde"})
+    path = collective(lambda: run_sde(cfg, epsilon=args.epsilon, out=args.out, n_particles=args.n_particles,
+                                      seed=args.seed, mode=args.mode))
     if path:
         _print0(f"wrote {path}")
     return 0
 
 
 def cmd_fit(args, petsc_opts) -> int:
-    from .pipeline import fit_files
-    cfg = load(args)
-    for line in fit_files(cfg, args.cr, out=args.out):
+    from .pipeline import fit_files, on_root
+    cfg = _checked(load(args), {"fit"})
+    _inputs(*args.cr, what="CR density file")
+    for line in on_root(lambda: fit_files(cfg, args.cr, out=args.out)):
         _print0(line)
     return 0
 
 
 def cmd_skymap(args, petsc_opts) -> int:
-    from .pipeline import skymap_file
-    cfg = load(args)
-    for p in skymap_file(cfg, args.cr, fit_json=args.fit, out=args.out):
+    from .pipeline import on_root, read_fit_spectrum, skymap_file
+    cfg = _checked(load(args), {"skymap"})
+    _inputs(args.cr, what="CR density file")
+    if args.fit:
+        read_fit_spectrum(args.fit)
+    for p in on_root(lambda: skymap_file(cfg, args.cr, fit_json=args.fit, out=args.out)):
         _print0(f"wrote {p}")
     return 0
 
 
 def cmd_compare(args, petsc_opts) -> int:
-    from .pipeline import compare_files
-    _print0(compare_files(args.reference, args.other, args.out))
+    from .pipeline import compare_files, on_root
+    _inputs(args.reference, args.other, what="CR density file")
+    _print0(on_root(lambda: compare_files(args.reference, args.other, args.out)))
     return 0
 
 
@@ -134,7 +161,11 @@ def cmd_plot(args, petsc_opts) -> int:
     from . import pipeline
     if args.what is None:
         raise ConfigError("fpgal plot: say what to plot: field, map or cr (see fpgal plot --help)")
-    for p in getattr(pipeline, f"plot_{args.what}")(args):
+    if args.what in ("map", "cr"):
+        _inputs(args.path, what="map file" if args.what == "map" else "CR density file")
+        if getattr(args, "ratio_to", None):
+            _inputs(args.ratio_to, what="map file")
+    for p in pipeline.on_root(lambda: getattr(pipeline, f"plot_{args.what}")(args)):
         _print0(f"wrote {p}")
     return 0
 

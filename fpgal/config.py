@@ -272,9 +272,9 @@ def _cross_checks(cfg: Config) -> None:
     if bad:
         raise ConfigError(f"config key 'fit.free' = {cfg.fit.free!r}: unknown parameter(s) {bad}; "
                           f"allowed: {sorted(allowed_free)}")
-    if (cfg.grid.E_min_GeV and cfg.grid.E_max_GeV) and cfg.grid.E_max_GeV < cfg.grid.E_min_GeV:
-        raise ConfigError(f"config keys 'grid.E_min_GeV' = {cfg.grid.E_min_GeV} > 'grid.E_max_GeV' = "
-                          f"{cfg.grid.E_max_GeV}")
+    if (cfg.grid.E_min_GeV and cfg.grid.E_max_GeV) and cfg.grid.E_max_GeV <= cfg.grid.E_min_GeV:
+        raise ConfigError(f"config keys 'grid.E_min_GeV' = {cfg.grid.E_min_GeV} and 'grid.E_max_GeV' = "
+                          f"{cfg.grid.E_max_GeV}: expected E_min_GeV < E_max_GeV")
 
 
 def config_from_dict(data: dict, text: str = "") -> Config:
@@ -287,20 +287,39 @@ def config_from_dict(data: dict, text: str = "") -> Config:
 def load_config(path: str | Path | None = None, overrides: dict | None = None) -> Config:
     """Read and validate a TOML study file (``None``: the embedded default study)."""
     path = Path(path) if path is not None else DEFAULT_STUDY
+    if path.is_dir():
+        raise ConfigError(f"config file {str(path)!r} is a folder; expected a TOML file")
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} does not exist")
-    text = path.read_text()
     try:
+        text = path.read_text()
         data = tomllib.loads(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    if not data:
+        raise ConfigError(f"config file {str(path)!r} is empty; omit the file to run the embedded default "
+                          f"study, or start from {str(DEFAULT_STUDY)!r}")
     for dotted, value in (overrides or {}).items():
-        node = data
-        *parents, leaf = dotted.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = value
+        apply_override(data, dotted, value)
     return config_from_dict(data, text=text)
+
+
+def apply_override(data: dict, dotted: str, value: Any) -> None:
+    """Set ``data[a][b]...[leaf] = value`` for ``dotted`` = ``"a.b.leaf"`` (``--set``), creating tables;
+    a path through a value that is not a table, or with an empty part, is a :class:`ConfigError`."""
+    parts = dotted.split(".")
+    if not all(p.strip() for p in parts):
+        raise ConfigError(f"--set {dotted!r}: expected a dotted key such as grid.mesh (no empty parts)")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            here = ".".join(parts[:i + 1])
+            raise ConfigError(f"--set {dotted!r}: config key {here!r} = {node!r} is a value, not a section; "
+                              f"set {here!r} itself")
+    node[parts[-1]] = value
 
 
 def to_toml(cfg: Config) -> str:

@@ -3,13 +3,19 @@
 Every stage is a small function of the validated config that writes files and returns their paths;
 :func:`run_study` chains them through a :class:`fpgal.stages.Manifest` so finished stages are skipped
 (resumable) and changed ones are redone. Under MPI every rank takes part in the solves; the
-post-processing stages run on rank 0 while the others wait.
+post-processing stages run on rank 0 while the others wait (:func:`on_root`: the outcome, result or
+exception, reaches every rank); the collective ones agree on failure (:func:`collective`).
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import pickle
+import re
 import time
 from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -21,45 +27,152 @@ from .result import CRDensity
 from .stages import Manifest, stage_key
 
 log = get_logger("pipeline")
+T = TypeVar("T")
 
 
 def _eps_tag(eps: float) -> str:
     return f"{eps:g}"
 
 
+class InputFileError(RuntimeError):
+    """An input file (CR density, fit result, map) is missing, unreadable or not what fpgal expects;
+    the message names the file."""
+
+
+class OutputDirError(RuntimeError):
+    """The output folder cannot be created or written."""
+
+
+# ------------------------------------------------------------------------------------------ MPI discipline
+def _comm():
+    """COMM_WORLD when running on several ranks, else None (MPI is not initialised for one rank)."""
+    if mpi_rank_size()[1] > 1:
+        from mpi4py import MPI
+        return MPI.COMM_WORLD
+    return None
+
+
+def _wait_all(comm) -> None:
+    """Barrier that sleeps while it waits: interruptible (SIGINT/SIGTERM reach Python) and it leaves
+    the CPU to the rank that works (rank-0-only stages)."""
+    if comm is None:
+        return
+    req = comm.Ibarrier()
+    while not req.Test():
+        time.sleep(0.005)
+
+
 def _barrier() -> None:
-    rank, size = mpi_rank_size()
-    if size > 1:
-        from mpi4py import MPI
-        MPI.COMM_WORLD.Barrier()
+    _wait_all(_comm())
 
 
-def _bcast(value):
-    rank, size = mpi_rank_size()
-    if size > 1:
-        from mpi4py import MPI
-        return MPI.COMM_WORLD.bcast(value, root=0)
-    return value
+def on_root(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on rank 0 only; every rank returns its result or raises its exception.
+
+    The other ranks wait interruptibly (:func:`_wait_all`), then :func:`fpgal.io.on_root` broadcasts
+    the outcome, so an error in a rank-0-only stage ends every rank with the same message."""
+    from .io import on_root as _io_on_root
+    comm = _comm()
+    if comm is None:
+        return fn()
+    outcome: tuple = (None, None)
+    if comm.Get_rank() == 0:
+        try:
+            outcome = (fn(), None)
+        except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
+            outcome = (None, exc)
+    _wait_all(comm)
+
+    def replay():
+        value, exc = outcome
+        if exc is not None:
+            raise exc
+        return value
+    return _io_on_root(replay, comm)
+
+
+def collective(fn: Callable[[], T]) -> T:
+    """Run ``fn`` on every rank; if it raised on any rank, raise on every rank.
+
+    The failing rank re-raises its own exception; the others raise a copy of the first failing
+    rank's (type and message, with a note naming that rank), so all ranks end with the original
+    message instead of one waiting for the others in the next collective call."""
+    comm = _comm()
+    if comm is None:
+        return fn()
+    value, err = None, None
+    try:
+        value = fn()
+    except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
+        err = exc
+    _wait_all(comm)
+    errors = comm.allgather(None if err is None else _portable(err))
+    failed = [(r, e) for r, e in enumerate(errors) if e is not None]
+    if not failed:
+        return value
+    if err is not None:
+        raise err
+    rank, copy = failed[0]
+    copy.add_note(f"(raised on MPI rank {rank} and re-raised on rank {comm.Get_rank()})")
+    raise copy
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """``exc`` if it survives pickling, else a RuntimeError with its type and message."""
+    try:
+        return pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
 # ------------------------------------------------------------------------------------------ keys
+# A stage key hashes everything the stage reads: the config sections its function uses and the keys (or
+# contents) of the files it consumes. An unchanged key with every output present means "up to date".
 def solve_key(cfg: Config, eps: float) -> str:
-    return stage_key("solve", cfg.section_text("grid", "field", "source", "spectrum", "boundary", "losses"),
-                     repr({k: v for k, v in vars(cfg.diffusion).items() if k != "epsilon"}), repr(eps),
-                     repr(cfg.solver.rtol))
+    """Grid, field, source, spectrum, boundary, losses, D∥, ε and the tolerance (and the observer
+    when pp losses place the gas model by the Sun's distance)."""
+    parts = [cfg.section_text("grid", "field", "source", "spectrum", "boundary", "losses"),
+             repr({k: v for k, v in vars(cfg.diffusion).items() if k != "epsilon"}), repr(eps),
+             repr(cfg.solver.rtol)]
+    if cfg.losses.pp:
+        parts.append(cfg.section_text("observer"))
+    return stage_key("solve", *parts)
 
 
 def numdiff_key(cfg: Config) -> str:
     return stage_key("numerical_diffusion", cfg.section_text("grid", "field"), repr(list(cfg.diffusion.epsilon)))
 
 
+def _data_dir_parts(cfg: Config) -> list[str]:
+    """The reference-table folder when it does not come from the config (``$FPGAL_DATA``)."""
+    env = os.environ.get("FPGAL_DATA", "")
+    return [f"FPGAL_DATA={env}"] if env and not cfg.data_dir else []
+
+
 def fit_key(cfg: Config) -> str:
+    """The solves of every ε, the fit window/data/parameters, the observer and the data folder."""
     return stage_key("fit", *(solve_key(cfg, e) for e in cfg.diffusion.epsilon), cfg.section_text("fit", "observer"),
-                     cfg.data_dir)
+                     cfg.data_dir, *_data_dir_parts(cfg))
 
 
-def skymap_key(cfg: Config, eps: float) -> str:
-    return stage_key("skymap", solve_key(cfg, eps), fit_key(cfg), cfg.section_text("skymap", "observer"))
+def fit_text(fit_json: Path | None) -> str:
+    """What a sky map's rescaling reads: the fit result's bytes (hashed), or that there is none."""
+    if fit_json is None:
+        return "no fit"
+    return "fit " + hashlib.sha256(Path(fit_json).read_bytes()).hexdigest()
+
+
+def skymap_key(cfg: Config, eps: float, fit_json: Path | None = None) -> str:
+    """The solve, the fit result applied (its contents; "no fit" when the maps are not rescaled), the
+    sky-map settings and the observer."""
+    return stage_key("skymap", solve_key(cfg, eps), fit_text(fit_json), cfg.section_text("skymap", "observer"))
+
+
+def maps_key(name: str, cfg: Config, recorded: dict[float, str]) -> str:
+    """Ratios / spectra: the recorded keys of the sky-map files they read, the map energies and the
+    data folder (the regional spectra plot the LHAASO/Tibet/ARGO points)."""
+    return stage_key(name, *(f"{e!r}:{k}" for e, k in sorted(recorded.items())), repr(cfg.skymap.E_gamma_GeV),
+                     cfg.data_dir, *_data_dir_parts(cfg))
 
 
 # ------------------------------------------------------------------------------------------ stages
@@ -144,8 +257,11 @@ def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n
     if cfg.losses.pp:
         from .transport.losses import PPLosses
         kwargs["losses"] = PPLosses(builders.build_gas(cfg, cfg.losses.gas))
+    if n_particles is not None and (isinstance(n_particles, bool) or not isinstance(n_particles, int)
+                                    or n_particles < 1):
+        raise ValueError(f"run_sde: n_particles = {n_particles!r}: expected an integer >= 1 (None: sde.n_particles)")
     cr = steady_state(grid, builders.build_tensor(cfg, eps), builders.build_source(cfg), builders.build_spectrum(cfg),
-                      n_particles=n_particles or cfg.sde.n_particles, seed=cfg.sde.seed if seed is None else seed,
+                      n_particles=cfg.sde.n_particles if n_particles is None else n_particles, seed=cfg.sde.seed if seed is None else seed,
                       boundary=builders.build_boundary(cfg), mode=mode or cfg.sde.mode, **kwargs)
     path = Path(out) if out else Path(cfg.output_dir) / "sde" / f"sde_eps_{_eps_tag(eps)}.h5"
     cr.meta.update(epsilon=eps)
@@ -166,7 +282,7 @@ def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path) -> tuple[
     out_dir.mkdir(parents=True, exist_ok=True)
     fits, paths = {}, []
     for eps, path in cr_paths.items():
-        fit = fit_injection(CRDensity.load(path), data, spectrum_ref, free=tuple(f.free), center_kpc=cfg.sun_kpc,
+        fit = fit_injection(load_cr(path), data, spectrum_ref, free=tuple(f.free), center_kpc=cfg.sun_kpc,
                             radius_kpc=f.radius_kpc, E_min_GeV=f.E_min_GeV, E_max_GeV=f.E_max_GeV,
                             phi_GV=f.phi_GV)
         fits[eps] = fit
@@ -182,10 +298,34 @@ def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path) -> tuple[
     return paths, {f"{e:g}": r.to_dict() for e, r in fits.items()}
 
 
+def load_cr(path: str | os.PathLike, what: str = "CR density file") -> CRDensity:
+    """:meth:`CRDensity.load` with an error that names the file (:class:`InputFileError`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{what} {str(path)!r}: " + ("is a folder" if path.is_dir() else "no such file"))
+    try:
+        return CRDensity.load(path)
+    except (OSError, KeyError, ValueError, TypeError) as exc:
+        raise InputFileError(f"{what} {str(path)!r}: not a readable fpgal CR density (docs/formats.md): "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def read_fit_spectrum(fit_json: str | os.PathLike):
+    """The fitted injection spectrum of a fit result JSON (``fpgal fit``), with errors naming the file."""
+    from .spectra import spectrum_from_dict
+    path = Path(fit_json)
+    if not path.is_file():
+        raise InputFileError(f"fit result {str(path)!r}: no such file")
+    try:
+        return spectrum_from_dict(json.loads(path.read_text())["spectrum"])
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise InputFileError(f"fit result {str(path)!r}: not a fit result JSON of `fpgal fit` "
+                             f"({type(exc).__name__}: {exc})") from exc
+
+
 def rescale_from_fit_json(cr: CRDensity, fit_json: Path, spectrum_ref) -> CRDensity:
     """Reweight a reference-spectrum solution by a saved fit: n → n · Q_fit(E)/S_ref(E)."""
-    from .spectra import spectrum_from_dict
-    fitted = spectrum_from_dict(json.loads(Path(fit_json).read_text())["spectrum"])
+    fitted = read_fit_spectrum(fit_json)
     E = cr.E_GeV
     rescaled = cr.scaled(np.asarray(fitted(E)) / np.asarray(spectrum_ref(E)))
     rescaled.meta["rescaled_by_fit"] = str(fit_json)
@@ -201,7 +341,7 @@ def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Pat
     from . import emission
     from .emission import products
     from .plots.maps import plot_skymap
-    cr = CRDensity.load(cr_path)
+    cr = load_cr(cr_path)
     if fit_json is not None:
         cr = rescale_from_fit_json(cr, fit_json, builders.build_spectrum(cfg))
     sk = cfg.skymap
@@ -290,47 +430,142 @@ def _write_json(path: Path, payload: dict) -> None:
         tmp.write_text(json.dumps(payload, indent=1, default=float))
 
 
-# ------------------------------------------------------------------------------------------ the chain
+# ------------------------------------------------------------------------------------------ checks at the door
 ALL_STAGES = ("fields", "solve", "sde", "fit", "skymap", "ratios", "spectra", "summary")
+#: fpgal's temporary files (:func:`fpgal.io.atomic_path`: ``.<name>.<8 random characters>.partial``)
+PARTIAL_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
 
 
+def check_study(cfg: Config, stages: set[str] | frozenset[str] = frozenset(ALL_STAGES)) -> None:
+    """Build what ``stages`` will need (grid, field, tensors, source, spectrum, gas models, fit data
+    sets) and cross-check energies against the mesh, so a wrong name or range is a
+    :class:`~fpgal.config.ConfigError` before any stage runs rather than after the first ones."""
+    grid = _checked_grid(cfg)
+    if stages & {"fields", "solve", "sde"}:
+        field = builders.build_field(cfg)
+    if stages & {"solve", "sde"}:
+        for e in cfg.diffusion.epsilon:
+            _as_config_error(f"config key 'diffusion.epsilon' = {e!r}", lambda e=e: builders.build_tensor(cfg, e, field))
+        builders.build_source(cfg)
+        builders.build_boundary(cfg)
+        if cfg.losses.pp:
+            builders.build_gas(cfg, cfg.losses.gas)
+    if stages & {"solve", "sde", "fit", "skymap"}:
+        builders.build_spectrum(cfg)
+    if "skymap" in stages:
+        builders.build_gas(cfg)
+    if "fit" in stages:
+        _check_fit(cfg, grid)
+
+
+def _as_config_error(what: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (ValueError, TypeError) as exc:
+        from .config import ConfigError
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"{what}: {exc}") from None
+
+
+def _checked_grid(cfg: Config):
+    """The study's grid; energy overrides that contradict the mesh are a ConfigError naming the keys."""
+    from .config import ConfigError
+    g = cfg.grid
+    keys = (f"config keys 'grid.E_min_GeV' = {g.E_min_GeV:g}, 'grid.E_max_GeV' = {g.E_max_GeV:g}, "
+            f"'grid.n_E' = {g.n_E} on mesh {g.mesh!r}")
+    grid = _as_config_error(keys, lambda: builders.build_grid(cfg))
+    E = np.asarray(grid.E_GeV, dtype=float)
+    if E.size > 1 and not np.all(np.diff(E) > 0):
+        raise ConfigError(f"{keys}: the energy axis runs from {E[0]:g} to {E[-1]:g} GeV in {E.size} steps; "
+                          "expected E_min_GeV < E_max_GeV (0 keeps the mesh's value)")
+    return grid
+
+
+def _check_fit(cfg: Config, grid) -> None:
+    """Fit data-set names resolve, and the fit window overlaps the grid's energies."""
+    from .analysis.crdata import resolve_experiment
+    from .config import ConfigError
+    for name in cfg.fit.experiments:
+        try:
+            resolve_experiment(name, data_dir=cfg.data_dir or None)
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"config key 'fit.experiments': {exc}") from None
+    E = grid.E_GeV
+    if cfg.fit.E_min_GeV > E[-1] or cfg.fit.E_max_GeV < E[0]:
+        raise ConfigError(f"config keys 'fit.E_min_GeV' = {cfg.fit.E_min_GeV:g} and 'fit.E_max_GeV' = "
+                          f"{cfg.fit.E_max_GeV:g}: the fit window misses the grid's energies "
+                          f"{E[0]:g}–{E[-1]:g} GeV (mesh {cfg.grid.mesh!r})")
+
+
+def sweep_partial_files(out: Path) -> list[Path]:
+    """Remove fpgal temporary files (``.<name>.<random>.partial``) a killed run left in ``out``."""
+    removed = []
+    for path in out.rglob(".*.partial"):
+        if path.is_file() and PARTIAL_FILE.match(path.name):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    if removed:
+        log.warning("removed %d temporary file(s) left by an interrupted run in %s", len(removed), out)
+    return removed
+
+
+def prepare_output_dir(out: Path) -> None:
+    """Create ``out`` and make sure a file can be written there (:class:`OutputDirError` if not)."""
+    import tempfile
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".fpgal-write-test."):
+            pass
+    except OSError as exc:
+        raise OutputDirError(f"output folder {str(out)!r} is not writable: {exc.strerror or exc}") from None
+
+
+# ------------------------------------------------------------------------------------------ the chain
 def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = False,
               only: list[str] | None = None) -> Path:
-    """Run (or resume) the whole study; returns the path of ``summary.md``."""
+    """Run (or resume) the whole study; returns the path of ``summary.md``.
+
+    Before any stage: the stage names, the config's names and ranges (:func:`check_study`) and the
+    output folder are checked, and temporary files of a killed run are removed. Under MPI every
+    error ends every rank with the same message: rank-0-only stages broadcast their outcome
+    (:func:`on_root`), collective ones agree on failure (:func:`collective`).
+    """
     rank, size = mpi_rank_size()
     bad = [s for s in (only or []) if s not in ALL_STAGES]
     if bad:
         from .config import ConfigError
         raise ConfigError(f"--stages {bad}: unknown; allowed: {', '.join(ALL_STAGES)}")
     want = set(only or ALL_STAGES)
+    collective(lambda: check_study(cfg, want))
     out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(out)
-    if rank == 0:
+    manifest = Manifest(out, read=False)
+
+    def start():
+        prepare_output_dir(out)
+        sweep_partial_files(out)
+        manifest.entries = Manifest(out).entries
         from .io import atomic_path
         with atomic_path(out / "config.resolved.toml") as tmp:
             tmp.write_text(to_toml(cfg))
         log.info("study → %s (%d MPI rank%s)", out.resolve(), size, "s" if size > 1 else "")
+    on_root(start)
     timings: dict[str, float] = {}
 
-    def stage(name: str, key: str, func, collective: bool = False):
-        """Run ``func`` unless current; returns its outputs. Collective stages run on all ranks."""
-        if not force and _bcast(manifest.is_current(name, key) if rank == 0 else None):
+    def stage(name: str, key: str, func, collective_stage: bool = False) -> dict:
+        """Run ``func`` unless current; returns its manifest entry. Collective stages run on all ranks."""
+        if not force and on_root(lambda: manifest.is_current(name, key)):
             log.info("stage %-22s up to date (skipped)", name)
-            return manifest.info(name)
+            return on_root(lambda: manifest.info(name))
         t0 = time.perf_counter()
-        if collective:
-            outputs, info = func()
-        elif rank == 0:
-            outputs, info = func()
-        else:
-            outputs, info = [], {}
-        _barrier()
-        if rank == 0:
+        outputs, info = collective(func) if collective_stage else on_root(func)
+
+        def record():
             timings[name] = time.perf_counter() - t0
             manifest.record(name, key, outputs, {"info": info, "seconds": round(timings[name], 2)})
             log.info("stage %-22s done in %.1f s", name, timings[name])
-        return _bcast(manifest.info(name) if rank == 0 else None)
+            return manifest.info(name)
+        return on_root(record)
 
     eps_list = list(cfg.diffusion.epsilon)
     if "fields" in want:
@@ -339,57 +574,71 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
     cr_paths = {e: out / "cr" / f"cr_eps_{_eps_tag(e)}.h5" for e in eps_list}
     if "solve" in want:
         numdiff = stage("numerical_diffusion", numdiff_key(cfg),
-                        lambda: numerical_diffusion_stage(cfg, out / "diagnostics"), collective=True).get("info", {})
+                        lambda: numerical_diffusion_stage(cfg, out / "diagnostics"),
+                        collective_stage=True).get("info", {})
         for e in progress(eps_list, desc="solve ε"):
             def _solve(e=e):
                 p = solve_one(cfg, e, cr_paths[e], petsc_options, numdiff=numdiff.get(_eps_tag(e)))
                 meta = CRDensity.load(p).meta if rank == 0 else {}
                 return [p], {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
                              if isinstance(v, (int, float, str, bool, np.generic))}
-            stage(f"solve_eps_{_eps_tag(e)}", solve_key(cfg, e), _solve, collective=True)
+            stage(f"solve_eps_{_eps_tag(e)}", solve_key(cfg, e), _solve, collective_stage=True)
     if "sde" in want and cfg.sde.enabled:
         e0 = eps_list[0]
         sde_path = out / "sde" / f"sde_eps_{_eps_tag(e0)}.h5"
         stage("sde", stage_key("sde", solve_key(cfg, e0), cfg.section_text("sde")),
-              lambda: ([run_sde(cfg, e0, str(sde_path))], {}), collective=True)
+              lambda: ([run_sde(cfg, e0, str(sde_path))], {}), collective_stage=True)
         stage("compare", stage_key("compare", solve_key(cfg, e0), cfg.section_text("sde")),
               lambda: _compare_stage(cr_paths[e0], sde_path, out / "compare"))
-    fit_info = {}
     if "fit" in want:
-        fit_info = stage("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit")).get("info", {})
+        stage("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit"))
     map_files: dict[float, Path] = {}
+    recorded: dict[float, str] = {}
     if "skymap" in want or "ratios" in want or "spectra" in want:
+        fit_jsons = on_root(lambda: _fit_results(cfg, manifest, out, eps_list))
         for e in eps_list:
-            fit_json = out / "fit" / f"fit_eps_{_eps_tag(e)}.json"
             name = f"skymap_eps_{_eps_tag(e)}"
             if "skymap" not in want:           # only read what an earlier run made
-                info = _bcast(manifest.info(name) if rank == 0 else None)
+                info = on_root(lambda name=name: manifest.info(name))
             else:
-                info = stage(name, skymap_key(cfg, e),
-                             lambda e=e, fj=fit_json: (skymap_stage(cfg, cr_paths[e], fj if fj.exists() else None,
-                                                                    out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
+                fj = fit_jsons.get(e)
+                key = on_root(lambda e=e, fj=fj: skymap_key(cfg, e, fj))
+                info = stage(name, key, lambda e=e, fj=fj: (
+                    skymap_stage(cfg, cr_paths[e], fj, out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
             h5s = [o for o in info.get("outputs", []) if o.endswith(".h5")]
             if h5s:
                 map_files[e] = out / h5s[0]
-    ratio_info = {}
+                recorded[e] = info.get("key", "")
     if "ratios" in want and len(map_files) > 1:
-        ratio_info = stage("ratios", stage_key("ratios", *(skymap_key(cfg, e) for e in eps_list)),
-                           lambda: ratio_stage(cfg, map_files, out / "ratios")).get("info", {})
+        stage("ratios", maps_key("ratios", cfg, recorded), lambda: ratio_stage(cfg, map_files, out / "ratios"))
     if "spectra" in want and map_files:
-        stage("spectra", stage_key("spectra", *(skymap_key(cfg, e) for e in eps_list)),
+        stage("spectra", maps_key("spectra", cfg, recorded),
               lambda: (spectra_stage(cfg, map_files, out / "spectra"), {}))
     summary = out / "summary.md"
-    if "summary" in want and rank == 0:
-        from .report import write_summary
-        write_summary(cfg, out, Manifest(out), summary)
-        log.info("summary: %s", summary.resolve())
-    _barrier()
+    if "summary" in want:
+        def write():
+            from .report import write_summary
+            write_summary(cfg, out, Manifest(out), summary)
+            log.info("summary: %s", summary.resolve())
+        on_root(write)
     return summary
+
+
+def _fit_results(cfg: Config, manifest: Manifest, out: Path, eps_list: list[float]) -> dict[float, Path]:
+    """The fit result file of each ε if the fit stage is current for this config (else none: a fit
+    left by another config must not rescale these maps)."""
+    paths = {e: out / "fit" / f"fit_eps_{_eps_tag(e)}.json" for e in eps_list}
+    if not manifest.is_current("fit", fit_key(cfg)):
+        if any(p.is_file() for p in paths.values()):
+            log.warning("fit results in %s belong to another configuration (or an unfinished fit): the sky maps "
+                        "are not rescaled; run the fit stage to rescale them", out / "fit")
+        return {}
+    return {e: p for e, p in paths.items() if p.is_file()}
 
 
 def _compare_stage(grid_path: Path, sde_path: Path, out_dir: Path):
     from .analysis.compare import compare
-    report = compare(CRDensity.load(grid_path), CRDensity.load(sde_path), out_dir)
+    report = compare(load_cr(grid_path, "reference CR density"), load_cr(sde_path, "CR density"), out_dir)
     return list(report.files), report.summary()
 
 
@@ -397,7 +646,7 @@ def _compare_stage(grid_path: Path, sde_path: Path, out_dir: Path):
 def fit_files(cfg: Config, cr_files: list[str], out: str | None = None) -> list[str]:
     paths = {}
     for f in cr_files:
-        cr = CRDensity.load(f)
+        cr = load_cr(f)
         paths[float(cr.meta.get("epsilon", len(paths)))] = Path(f)
     outputs, info = fit_stage(cfg, paths, Path(out) if out else Path(cfg.output_dir) / "fit")
     lines = [f"wrote {p}" for p in outputs]
@@ -438,12 +687,16 @@ def plot_map(args) -> list[Path]:
     from .plots.maps import plot_skymap
 
     def read(path: str):
-        if path.endswith(".h5"):
-            maps, E, _ = products.load_h5(path)
-            return maps, E
-        import healpy as hp
-        E = products.read_fits_energies(path)
-        return np.atleast_2d(hp.read_map(path, field=tuple(range(len(E))))), E
+        try:
+            if path.endswith(".h5"):
+                maps, E, _ = products.load_h5(path)
+                return maps, E
+            import healpy as hp
+            E = products.read_fits_energies(path)
+            return np.atleast_2d(hp.read_map(path, field=tuple(range(len(E))))), E
+        except (OSError, KeyError, ValueError, TypeError, IndexError) as exc:
+            raise InputFileError(f"map file {path!r}: not a readable fpgal map file (HDF5 or FITS, "
+                                 f"docs/formats.md): {type(exc).__name__}: {exc}") from exc
 
     maps, E = read(args.path)
     stem = Path(args.out).with_suffix("") if args.out else Path(args.path).with_suffix("")
@@ -459,11 +712,20 @@ def plot_map(args) -> list[Path]:
 
 def plot_cr(args) -> list[Path]:
     from .plots.crslices import plot_cr_file
+    load_cr(args.path)                      # a damaged file: an error naming it
     return [plot_cr_file(args.path, energy_GeV=args.energy_GeV, out=args.out)]
 
 
 def field_info(model: str, mesh: str) -> str:
+    from .config import ConfigError
     from .fields import divergence_diagnostic, field_from_name
     from .grid import Grid
-    grid = Grid.from_mesh(mesh)
-    return f"{model} on {grid!r}:\n{divergence_diagnostic(field_from_name(model), grid)}"
+    try:
+        grid = Grid.from_mesh(mesh)
+    except (FileNotFoundError, ValueError) as exc:
+        raise ConfigError(f"--mesh {mesh!r}: {exc}") from None
+    try:
+        field = field_from_name(model)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"--model {model!r}: {exc}") from None
+    return f"{model} on {grid!r}:\n{divergence_diagnostic(field, grid)}"

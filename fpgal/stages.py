@@ -13,9 +13,13 @@ import os
 from pathlib import Path
 
 from .io import atomic_path
+from .log import get_logger
+
+log = get_logger("stages")
 
 
 def stage_key(*parts: str) -> str:
+    """Short hash of ``parts`` (the texts of everything a stage reads)."""
     h = hashlib.sha256()
     for p in parts:
         h.update(p.encode())
@@ -24,14 +28,36 @@ def stage_key(*parts: str) -> str:
 
 
 class Manifest:
-    def __init__(self, output_dir: str | os.PathLike):
+    """``output_dir/stages.json``: finished stages, their keys and outputs.
+
+    A damaged manifest (not JSON, not a table of stages, unreadable) is treated as empty with a
+    warning: every stage then reruns, and the next :meth:`record` writes a valid file.
+    ``read=False`` starts empty without looking at the file (the non-root MPI ranks).
+    """
+
+    def __init__(self, output_dir: str | os.PathLike, read: bool = True):
         self.dir = Path(output_dir)
         self.path = self.dir / "stages.json"
-        self.entries: dict = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.entries: dict = self._read() if read else {}
+
+    def _read(self) -> dict:
+        if not self.path.is_file():
+            return {}
+        try:
+            entries = json.loads(self.path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return self._damaged(f"{type(exc).__name__}: {exc}")
+        if not isinstance(entries, dict) or not all(isinstance(e, dict) for e in entries.values()):
+            return self._damaged("expected a JSON table of stages")
+        return entries
+
+    def _damaged(self, why: str) -> dict:
+        log.warning("stage manifest %s is damaged (%s): ignoring it, every stage reruns", self.path, why)
+        return {}
 
     def is_current(self, name: str, key: str) -> bool:
         e = self.entries.get(name)
-        return bool(e) and e.get("key") == key and all((self.dir / o).exists() for o in e.get("outputs", []))
+        return isinstance(e, dict) and e.get("key") == key and all((self.dir / o).exists() for o in e.get("outputs") or [])
 
     def record(self, name: str, key: str, outputs: list, info: dict | None = None) -> None:
         rel = [str(Path(o).resolve().relative_to(self.dir.resolve())) for o in outputs]

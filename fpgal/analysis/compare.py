@@ -27,6 +27,23 @@ from ..result import CRDensity
 log = get_logger(__name__)
 
 
+NO_CELLS_NOTE = ("no well-populated cell: no cell has a positive density in both files and a combined error "
+                 "estimate > 0 (at least one file must carry errors, e.g. an SDE result)")
+
+
+def _json_numbers(values) -> list:
+    """A float list with NaN/inf as None (strict JSON)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=float).ravel()]
+
+
+def _cell(value: float, fmt: str) -> str:
+    """``value`` formatted, or "—" (right-aligned to the width of ``fmt``) when it is not defined."""
+    if np.isfinite(value):
+        return format(value, fmt)
+    width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+    return "—".rjust(width)
+
+
 @dataclass
 class CompareReport:
     """Result of :func:`compare`; ``files`` lists what was written."""
@@ -46,31 +63,39 @@ class CompareReport:
     files: list = field(default_factory=list)
 
     def summary(self) -> dict:
-        """Plain numbers (JSON-serialisable)."""
+        """Plain numbers, strict JSON: a quantity that is not defined (no well-populated cell, a zero
+        reference) is ``None`` (JSON null), never NaN; ``note`` says why when χ²/dof is undefined."""
         finite = np.isfinite(self.chi2_dof) & (self.n_cells > 0)
         total = (float(np.sum(self.chi2_dof[finite] * self.n_cells[finite]) / np.sum(self.n_cells[finite]))
-                 if np.any(finite) else float("nan"))
-        return {"labels": list(self.labels), "chi2_dof": total, "n_cells": int(np.sum(self.n_cells)),
-                "E_GeV": self.E_GeV.tolist(), "chi2_dof_per_E": self.chi2_dof.tolist(),
-                "mean_pull_per_E": self.mean_pull.tolist(), "max_abs_pull_per_E": self.max_abs_pull.tolist(),
-                "median_ratio_per_E": self.median_ratio.tolist(), "rms_rel_diff_per_E": self.rms_rel_diff.tolist(),
-                "local_center_kpc": list(self.local_center_kpc),
-                "local_ratio_per_E": (self.local_other / np.where(self.local_ref != 0, self.local_ref, np.nan)).tolist()}
+                 if np.any(finite) else None)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            local_ratio = self.local_other / np.where(self.local_ref != 0, self.local_ref, np.nan)
+        out = {"labels": list(self.labels), "chi2_dof": total, "n_cells": int(np.sum(self.n_cells)),
+               "E_GeV": self.E_GeV.tolist(), "chi2_dof_per_E": _json_numbers(self.chi2_dof),
+               "mean_pull_per_E": _json_numbers(self.mean_pull), "max_abs_pull_per_E": _json_numbers(self.max_abs_pull),
+               "median_ratio_per_E": _json_numbers(self.median_ratio),
+               "rms_rel_diff_per_E": _json_numbers(self.rms_rel_diff),
+               "local_center_kpc": list(self.local_center_kpc), "local_ratio_per_E": _json_numbers(local_ratio)}
+        if total is None:
+            out["note"] = NO_CELLS_NOTE
+        return out
 
     def text(self) -> str:
         a, b = self.labels
         s = self.summary()
-        lines = [f"fpgal comparison: {b} vs {a} (reference)",
-                 f"overall chi2/dof = {s['chi2_dof']:.3f} over {s['n_cells']} well-populated cell-energies",
+        overall = (f"overall chi2/dof = {s['chi2_dof']:.3f} over {s['n_cells']} well-populated cell-energies"
+                   if s["chi2_dof"] is not None else f"overall chi2/dof: not defined ({NO_CELLS_NOTE})")
+        lines = [f"fpgal comparison: {b} vs {a} (reference)", overall,
                  f"local spectra at {tuple(round(v, 3) for v in self.local_center_kpc)} kpc",
                  f"{'E [GeV]':>12} {'cells':>7} {'chi2/dof':>9} {'<pull>':>8} {'max|pull|':>9} {'med ratio':>9} "
                  f"{'rms rel':>8} {'local ratio':>12}"]
         for i, E in enumerate(self.E_GeV):
             lr = self.local_other[i] / self.local_ref[i] if self.local_ref[i] else float("nan")
             le = self.local_other_err[i] / self.local_ref[i] if self.local_ref[i] else float("nan")
-            lines.append(f"{E:12.4g} {self.n_cells[i]:7d} {self.chi2_dof[i]:9.3f} {self.mean_pull[i]:+8.3f} "
-                         f"{self.max_abs_pull[i]:9.2f} {self.median_ratio[i]:9.4f} {self.rms_rel_diff[i]:8.4f} "
-                         f"{lr:7.4f}±{le:.4f}")
+            lines.append(f"{E:12.4g} {self.n_cells[i]:7d} {_cell(self.chi2_dof[i], '9.3f')} "
+                         f"{_cell(self.mean_pull[i], '+8.3f')} {_cell(self.max_abs_pull[i], '9.2f')} "
+                         f"{_cell(self.median_ratio[i], '9.4f')} {_cell(self.rms_rel_diff[i], '8.4f')} "
+                         f"{_cell(lr, '7.4f')}±{_cell(le, '.4f')}")
         return "\n".join(lines) + "\n"
 
 
@@ -140,7 +165,7 @@ def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: fl
         tmp.write_text(report.text())
     js = out / "compare_summary.json"
     with atomic_path(js) as tmp:
-        tmp.write_text(json.dumps(report.summary(), indent=1, default=float))
+        tmp.write_text(json.dumps(report.summary(), indent=1, allow_nan=False))
     report.files += [txt, js]
     if plots:
         from ..plots.compare import plot_local_ratio, plot_pull_histogram, plot_ratio_maps
@@ -152,6 +177,10 @@ def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: fl
         report.files.append(plot_pull_histogram(pull, mask, out / "compare_pulls.png", labels))
         report.files.append(plot_local_ratio(g.E_GeV, loc_a, loc_b, loc_be, out / "compare_local_spectra.png", labels,
                                              tuple(c.tolist()), radius_kpc))
-    log.info("compare %s vs %s: chi2/dof = %.3f over %d cells", labels[1], labels[0], report.summary()["chi2_dof"],
-             int(n_cells.sum()))
+    chi2_total = report.summary()["chi2_dof"]
+    if chi2_total is None:
+        log.warning("compare %s vs %s: chi2/dof not defined: %s", labels[1], labels[0], NO_CELLS_NOTE)
+    else:
+        log.info("compare %s vs %s: chi2/dof = %.3f over %d cells", labels[1], labels[0], chi2_total,
+                 int(n_cells.sum()))
     return report
