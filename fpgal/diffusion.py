@@ -166,19 +166,109 @@ class FieldAligned:
         return f"FieldAligned(field={self.field!r}, epsilon={self.epsilon:g}, d_par={self.d_par!r})"
 
 
-def evaluate_tensor(tensor: TensorLike, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-    """Call any tensor and check its output: (N, 3, 3), finite, symmetric."""
-    xyz = as_points(xyz_kpc)
-    D = np.asarray(tensor(xyz, E_GeV), dtype=float)
-    if D.shape != (len(xyz), 3, 3):
-        raise ValueError(f"tensor {tensor!r} returned shape {D.shape}, expected ({len(xyz)}, 3, 3) in cm²/s")
-    if not np.all(np.isfinite(D)):
-        raise ValueError(f"tensor {tensor!r} returned NaN/inf at E_GeV={E_GeV}")
-    asym = np.max(np.abs(D - np.swapaxes(D, 1, 2))) if len(D) else 0.0
-    scale = np.max(np.abs(D)) if len(D) else 1.0
-    if asym > 1e-10 * scale:
-        raise ValueError(f"tensor {tensor!r} is not symmetric (max |D - Dᵀ| = {asym:.3g} cm²/s)")
+#: relative tolerance of the symmetry check: max |D − Dᵀ| ≤ SYMMETRY_RTOL · max |D| at every point
+SYMMETRY_RTOL = 1e-10
+
+
+def _point_text(xyz: np.ndarray, i: int) -> str:
+    return "(" + ", ".join(f"{v:.4g}" for v in xyz[i]) + ") kpc"
+
+
+def check_tensor_values(D: np.ndarray, xyz_kpc: np.ndarray, what: str, units_text: str = "cm²/s",
+                        positive_definite: bool = True) -> np.ndarray:
+    """Check tensor values ``D`` (N, 3, 3) at the points ``xyz_kpc`` (N, 3); return D as a float array.
+
+    The one validation of diffusion tensors, used by both solvers for both kinds of tensor (the full
+    ``tensor(x, E)`` and the ``spatial(x)`` part of a separable one):
+
+    * shape (N, 3, 3);
+    * finite everywhere;
+    * symmetric: ``max |D − Dᵀ| ≤ SYMMETRY_RTOL · max |D|`` at every point;
+    * positive definite (``positive_definite=True``): smallest eigenvalue > 0 at every point
+      (Sylvester's criterion on all points, the eigenvalues of the offending point for the message).
+
+    ``what`` names the tensor in the message (e.g. ``"tensor FieldAligned(...) at E_GeV=100"``). A
+    failure raises ValueError naming ``what``, the first bad point in kpc, the offending value and
+    how many of the N points fail.
+    """
+    xyz = np.asarray(xyz_kpc, dtype=float).reshape(-1, 3)
+    D = np.asarray(D, dtype=float)
+    n = len(xyz)
+    if D.shape != (n, 3, 3):
+        raise ValueError(f"{what} returned shape {D.shape}, expected ({n}, 3, 3) in {units_text}")
+    if n == 0:
+        return D
+
+    def fail(bad: np.ndarray, problem: str, value) -> None:
+        i = int(np.flatnonzero(bad)[0])
+        unit = f" in {units_text}" if units_text != "(dimensionless)" else ", dimensionless"
+        raise ValueError(f"{what} {problem} at x = {_point_text(xyz, i)}: {value(i)} "
+                         f"({int(bad.sum())} of {n} points); expected a finite, symmetric, positive definite "
+                         f"3×3 tensor{unit}")
+
+    finite = np.isfinite(D).all(axis=(1, 2))
+    if not finite.all():
+        fail(~finite, "is NaN/inf", lambda i: f"D = {np.array2string(D[i], precision=4)}")
+    asym = np.abs(D - np.swapaxes(D, 1, 2)).max(axis=(1, 2))
+    scale = np.abs(D).max(axis=(1, 2))
+    nonsym = asym > SYMMETRY_RTOL * scale
+    if nonsym.any():
+        def value(i):
+            a, b = np.unravel_index(int(np.argmax(np.abs(D[i] - D[i].T))), (3, 3))
+            return (f"D[{a},{b}] = {D[i, a, b]:.6g} but D[{b},{a}] = {D[i, b, a]:.6g} "
+                    f"(max |D − Dᵀ| / max |D| = {asym[i] / scale[i]:.3g} > {SYMMETRY_RTOL:g})")
+        fail(nonsym, "is not symmetric", value)
+    if positive_definite:
+        # Sylvester: all leading principal minors > 0 (cheap, vectorised); confirmed by the eigenvalues
+        m1 = D[:, 0, 0]
+        m2 = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+        m3 = (D[:, 0, 0] * (D[:, 1, 1] * D[:, 2, 2] - D[:, 1, 2] * D[:, 2, 1])
+              - D[:, 0, 1] * (D[:, 1, 0] * D[:, 2, 2] - D[:, 1, 2] * D[:, 2, 0])
+              + D[:, 0, 2] * (D[:, 1, 0] * D[:, 2, 1] - D[:, 1, 1] * D[:, 2, 0]))
+        suspect = np.flatnonzero(~((m1 > 0) & (m2 > 0) & (m3 > 0)))
+        if suspect.size:
+            lam = np.linalg.eigvalsh(D[suspect])
+            bad = np.zeros(n, dtype=bool)
+            bad[suspect[lam[:, 0] <= 0]] = True
+            if bad.any():
+                eig = {int(k): v for k, v in zip(suspect, lam)}
+                fail(bad, "is not positive definite",
+                     lambda i: f"smallest eigenvalue {eig[i][0]:.4g} {units_text} (eigenvalues "
+                               f"{', '.join(f'{v:.4g}' for v in eig[i])})")
     return D
+
+
+def evaluate_tensor(tensor: TensorLike, xyz_kpc: np.ndarray, E_GeV: float,
+                    positive_definite: bool = True) -> np.ndarray:
+    """Call any tensor at ``E_GeV`` and check its output (:func:`check_tensor_values`): (N, 3, 3) in
+    cm²/s, finite, symmetric and (unless ``positive_definite=False``) positive definite."""
+    xyz = as_points(xyz_kpc)
+    return check_tensor_values(tensor(xyz, E_GeV), xyz, f"tensor {tensor!r} at E_GeV={E_GeV:g}",
+                               positive_definite=positive_definite)
+
+
+def evaluate_spatial(tensor, xyz_kpc: np.ndarray, positive_definite: bool = True) -> np.ndarray:
+    """``tensor.spatial(xyz)`` of a separable tensor, checked like :func:`evaluate_tensor` (dimensionless)."""
+    xyz = as_points(xyz_kpc)
+    return check_tensor_values(tensor.spatial(xyz), xyz, f"tensor {tensor!r}: spatial()", units_text="(dimensionless)",
+                               positive_definite=positive_definite)
+
+
+def energy_factors(tensor, E_GeV) -> np.ndarray:
+    """``tensor.energy_factor(E)`` at the energies ``E_GeV`` (1-D); ValueError naming the energies where
+    it is not a finite positive number (or where it raises)."""
+    E = np.atleast_1d(np.asarray(E_GeV, dtype=float))
+    f = np.empty(E.size)
+    for k, e in enumerate(E):
+        try:
+            f[k] = float(np.asarray(tensor.energy_factor(float(e)), dtype=float))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"tensor {tensor!r}: energy_factor({e:g}) did not give a number: {exc}") from exc
+    bad = ~(np.isfinite(f) & (f > 0))
+    if bad.any():
+        raise ValueError(f"tensor {tensor!r}: energy_factor must be a finite positive number (cm²/s), got "
+                         f"{f[bad].tolist()} at E_GeV={E[bad].tolist()}")
+    return f
 
 
 def is_separable(tensor) -> bool:

@@ -183,11 +183,18 @@ class CRDensity:
         ``factor_E``: (nE,) or a scalar, dimensionless. Errors scale by |factor_E|. A factorized result
         stays factorized (only ``energy_factor`` changes).
         """
-        f = np.asarray(factor_E, dtype=float).reshape(-1)
+        try:
+            f = np.asarray(factor_E, dtype=float).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"scaled: factor_E={factor_E!r} is not a number or an array of numbers") from exc
         if f.size not in (1, self.grid.n_E):
             raise ValueError(f"scaled: factor_E has {f.size} values, expected one per grid energy "
                              f"(nE = {self.grid.n_E}) or a single number")
         f = np.broadcast_to(f, (self.grid.n_E,))
+        bad = ~np.isfinite(f)
+        if bad.any():
+            raise ValueError(f"scaled: factor_E is NaN/inf at E_GeV={self.grid.E_GeV[bad].tolist()} "
+                             f"(values {f[bad].tolist()}); expected finite numbers")
         if self.is_factorized:
             return CRDensity.factorized(self.grid, self._spatial, self._energy_factor * f, self._spatial_error,
                                         self.meta, self.mass_GeV, comm=self.comm)
@@ -205,7 +212,8 @@ class CRDensity:
         sample, the density is trilinearly interpolated at the centre (``interpolate=True``) or a
         ValueError is raised. A factorized result is averaged as ``energy_factor · Σ w_c spatial_c``.
         """
-        c = np.asarray(center_kpc, dtype=float)
+        c = _points(center_kpc, "local_spectrum: center_kpc", single=True)[0]
+        radius_kpc = _positive_length(radius_kpc, "local_spectrum: radius_kpc")
         g = self.grid
         if not g.contains(c[None])[0]:
             raise ValueError(f"local_spectrum: center_kpc={c.tolist()} lies outside the grid {g!r}")
@@ -226,7 +234,7 @@ class CRDensity:
         Constant beyond the outermost cell centres inside the box, zero outside the grid. A
         factorized result interpolates ``spatial`` once and multiplies by ``energy_factor``.
         """
-        pts = np.asarray(xyz_kpc, dtype=float).reshape(-1, 3)
+        pts = _points(xyz_kpc, "interpolate: xyz_kpc")
         if self.is_factorized:
             return self._energy_factor[:, None] * _trilinear(self.grid, self._spatial, pts)[None, :]
         return _trilinear(self.grid, np.moveaxis(self.density, 0, -1), pts).T
@@ -303,6 +311,37 @@ class CRDensity:
     def __repr__(self) -> str:
         form = ", factorized" if self.is_factorized else ""
         return f"CRDensity({self.grid!r}{form}, meta={self.meta})"
+
+
+def _points(xyz_kpc, what: str, single: bool = False) -> np.ndarray:
+    """Positions as a float array (N, 3) in kpc, all finite; ``single``: exactly one point (3 numbers).
+    ValueError naming ``what``, the value and the first bad point otherwise."""
+    try:
+        pts = np.asarray(xyz_kpc, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}={xyz_kpc!r}: expected {'3' if single else '(N, 3)'} numbers in kpc") from exc
+    if single and pts.shape != (3,):
+        raise ValueError(f"{what}={xyz_kpc!r}: expected three coordinates (x, y, z) in kpc")
+    if not single and (pts.ndim not in (1, 2) or pts.shape[-1] != 3):
+        raise ValueError(f"{what} has shape {pts.shape}: expected (N, 3) positions in kpc")
+    pts = pts.reshape(-1, 3)
+    finite = np.isfinite(pts).all(axis=1)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"{what}: point {i} = {pts[i].tolist()} kpc is not finite "
+                         f"({int((~finite).sum())} of {len(pts)} points); expected finite coordinates in kpc")
+    return pts
+
+
+def _positive_length(value, what: str) -> float:
+    """``value`` as a finite positive float (kpc); ValueError naming ``what`` and the value otherwise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}={value!r}: expected a positive length in kpc") from exc
+    if isinstance(value, bool) or not (np.isfinite(v) and v > 0):
+        raise ValueError(f"{what}={value!r}: expected a finite positive length in kpc")
+    return v
 
 
 def _as_shape(values, expected: tuple, name: str, what: str) -> np.ndarray:

@@ -37,6 +37,22 @@ EMISSIVITY_UNITS = "GeV^-1 s^-1 (per H nucleus)"
 _TINY = 1e-300
 
 
+def check_energies(E_gamma_GeV) -> np.ndarray:
+    """Secondary energies as a 1-D float array; ValueError naming the first one that is not a finite
+    positive number of GeV."""
+    try:
+        E = np.atleast_1d(np.asarray(E_gamma_GeV, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"E_gamma_GeV={E_gamma_GeV!r}: expected positive energies in GeV") from exc
+    if E.ndim != 1 or E.size == 0:
+        raise ValueError(f"E_gamma_GeV={E_gamma_GeV!r}: expected a 1-D list of positive energies in GeV")
+    bad = ~(np.isfinite(E) & (E > 0))
+    if bad.any():
+        raise ValueError(f"E_gamma_GeV={E_gamma_GeV!r}: energy {float(E[bad][0])!r} (index {int(np.flatnonzero(bad)[0])}) "
+                         "is not a finite positive number of GeV")
+    return E
+
+
 def fine_energy_grid(T_GeV: np.ndarray, n_sub: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split each interval of ``T_GeV`` into ``n_sub`` log-equal parts.
 
@@ -154,10 +170,16 @@ def production_matrix(E_sec_GeV, T_GeV, mass_GeV: float = units.m_p_GeV, primary
 
 
 def _checked_density(cr: CRDensity, what: str) -> np.ndarray:
+    """``cr.density``; ValueError naming the first NaN/inf value (energy and point in kpc). Negative
+    values are allowed — reported (logged), not clipped."""
     n = cr.density
     bad = ~np.isfinite(n)
     if bad.any():
-        raise ValueError(f"{what}: density has {int(bad.sum())} NaN/inf values")
+        k, i, j, l = (int(v) for v in np.unravel_index(int(np.flatnonzero(bad)[0]), n.shape))
+        x = ", ".join(f"{v:.4g}" for v in cr.grid.cell_centers_kpc()[i, j, l])
+        raise ValueError(f"{what}: the CR density is {float(n[k, i, j, l])!r} at E_GeV={cr.grid.E_GeV[k]:g}, cell "
+                         f"({i}, {j}, {l}) at ({x}) kpc ({int(bad.sum())} NaN/inf values); expected finite "
+                         "densities in GeV^-1 cm^-3")
     neg = n < 0
     if neg.any():
         # kept, not clipped: the emission is linear in n, and the small undershoots of the anisotropic scheme
@@ -177,9 +199,9 @@ def emissivity(cr: CRDensity, E_gamma_GeV, cross_section: str = "aafrag", partic
     given, CR helium nuclei on the same spatial grid (kinetic energy per nucleus, ``mass_GeV`` of
     ⁴He). The volume emissivity is ``gas(x) * q``.
     """
-    E = np.atleast_1d(np.asarray(E_gamma_GeV, dtype=float))
-    if E.ndim != 1 or np.any(~np.isfinite(E)) or np.any(E <= 0):
-        raise ValueError(f"E_gamma_GeV={E_gamma_GeV!r}: expected positive energies in GeV")
+    E = check_energies(E_gamma_GeV)
+    if not isinstance(cr, CRDensity):
+        raise TypeError(f"cr={cr!r}: expected an fpgal.CRDensity of CR protons")
     timings = {} if timings is None else timings
     t0 = time.perf_counter()
     pm = production_matrix(E, cr.grid.E_GeV, cr.mass_GeV, "p", cross_section, particle, helium_fraction, n_sub)

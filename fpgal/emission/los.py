@@ -20,6 +20,22 @@ from .interp import trilinear
 from .sky import ray_box_interval
 
 
+def checked_gas(gas: Callable[[np.ndarray], np.ndarray], xyz_kpc: np.ndarray) -> np.ndarray:
+    """``gas(xyz)`` (N,) in cm⁻³, checked: ValueError naming the gas model, the first point (kpc) and the
+    value where it is NaN/inf or negative, or when it returns the wrong number of values."""
+    n = np.asarray(gas(xyz_kpc), dtype=float).reshape(-1)
+    if n.size != len(xyz_kpc):
+        raise ValueError(f"gas model {gas!r} returned {n.size} densities for {len(xyz_kpc)} points; "
+                         "expected one n_H [cm^-3] per point")
+    bad = ~np.isfinite(n) | (n < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        x = ", ".join(f"{v:.4g}" for v in xyz_kpc[i])
+        raise ValueError(f"gas model {gas!r} gives n_H = {float(n[i])!r} cm^-3 at ({x}) kpc ({int(bad.sum())} of "
+                         f"{n.size} samples bad); expected finite densities >= 0 in cm^-3")
+    return n
+
+
 def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, step_kpc: float,
                  density: Callable[[np.ndarray], np.ndarray] | None = None,
                  field: np.ndarray | None = None, attenuation_kpc: np.ndarray | None = None,
@@ -33,7 +49,8 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
     lower_kpc, upper_kpc : the box (3,) the rays are integrated through; ``field`` is cell-centred
         on this box with shape (nx, ny, nz, nE).
     step_kpc : largest step along the ray, kpc (> 0).
-    density : callable (N, 3) kpc → (N,), or None for 1.
+    density : callable (N, 3) kpc → (N,), or None for 1; its values must be finite and ≥ 0
+        (:func:`checked_gas`: ValueError naming the model and the first bad point otherwise).
     field : (nx, ny, nz, nE) array, or None for 1.
     attenuation_kpc : (nE,) attenuation lengths λ(E) in kpc (inf = none), or None.
     dz_kpc : optional vertical resolution: the step of a ray with direction d is
@@ -47,18 +64,24 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
     if not (np.isfinite(step_kpc) and step_kpc > 0):
         raise ValueError(f"step_kpc={step_kpc!r}: expected a positive step length in kpc")
     o = np.asarray(observer_kpc, dtype=float).reshape(3)
+    if not np.all(np.isfinite(o)):
+        raise ValueError(f"observer_kpc={o.tolist()}: expected three finite coordinates in kpc")
     lo = np.asarray(lower_kpc, dtype=float).reshape(3)
     hi = np.asarray(upper_kpc, dtype=float).reshape(3)
     if field is not None:
         field = np.ascontiguousarray(field, dtype=float)
         if field.ndim != 4:
             raise ValueError(f"field must have shape (nx, ny, nz, nE), got {field.shape}")
+        if not np.all(np.isfinite(field)):
+            i = tuple(int(v) for v in np.unravel_index(int(np.flatnonzero(~np.isfinite(field))[0]), field.shape))
+            raise ValueError(f"field (the emissivity) is NaN/inf at cell {i[:3]}, energy index {i[3]}: "
+                             f"{float(field[i])!r}; expected finite values")
         spacing = (hi - lo) / np.array(field.shape[:3])
     nE = 1 if field is None else field.shape[3]
     lam = None
     if attenuation_kpc is not None:
         lam = np.broadcast_to(np.asarray(attenuation_kpc, dtype=float), (nE,))
-        if np.any(lam <= 0):
+        if np.any(np.isnan(lam)) or np.any(lam <= 0):
             raise ValueError("attenuation lengths must be > 0 (use inf for no attenuation)")
 
     out = np.zeros((nE, len(d)))
@@ -93,7 +116,7 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
         w = ds_s * np.where((k == 0) | (k == np.repeat(mm - 1, mm)), 0.5, 1.0)
         xyz = o + s[:, None] * d[rays[sel]][ray_local]
         if density is not None:
-            w = w * np.asarray(density(xyz), dtype=float).reshape(-1)
+            w = w * checked_gas(density, xyz)
         if field is None:
             vals = w[:, None]
         else:

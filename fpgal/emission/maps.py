@@ -18,7 +18,7 @@ from .. import units
 from ..log import get_logger
 from ..result import CRDensity
 from .absorption import cmb_attenuation_length_kpc
-from .emissivity import emissivity
+from .emissivity import check_energies, emissivity
 from .los import los_integral
 from .sky import check_nside, pixel_directions
 
@@ -40,7 +40,8 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
     Parameters
     ----------
     cr : CR proton density (``fpgal.CRDensity``; a hand-made one is fine).
-    gas : callable (N, 3) kpc → hydrogen-nucleus density n_H [cm⁻³], e.g. ``gas.NakanishiSofue()``.
+    gas : callable (N, 3) kpc → hydrogen-nucleus density n_H [cm⁻³], e.g. ``gas.NakanishiSofue()``;
+        NaN/inf or negative densities raise ValueError naming the model and the first bad point.
     E_gamma_GeV : energies of the maps [GeV].
     nside : HEALPix resolution (power of two).
     observer_kpc : observer position (default: Sun at (−8.5, 0, 0) kpc).
@@ -55,10 +56,16 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
     n_sub : sub-division of each CR energy interval for the E_p quadrature.
     directions : optional (n, 3) unit vectors instead of the HEALPix pixels (then nside is ignored
         and the result has shape (nE, n)).
-    q : optional precomputed emissivity per H nucleus (nE, nx, ny, nz) from :func:`emissivity`.
+    q : optional precomputed emissivity per H nucleus (nE, nx, ny, nz) from :func:`emissivity`
+        (must be finite). A CR density with NaN/inf values raises ValueError (energy and point named);
+        negative CR densities are allowed (kept, reported in the log, not clipped).
     timings : optional dict that receives the wall time of each stage [s].
     """
-    E = np.atleast_1d(np.asarray(E_gamma_GeV, dtype=float))
+    E = check_energies(E_gamma_GeV)
+    if not isinstance(cr, CRDensity):
+        raise TypeError(f"cr={cr!r}: expected an fpgal.CRDensity of CR protons")
+    if not callable(gas):
+        raise TypeError(f"gas={gas!r} is not callable (xyz_kpc (N, 3) -> n_H in cm^-3), e.g. gas.NakanishiSofue()")
     if particle not in ("gamma", "neutrino"):
         raise ValueError(f"particle={particle!r}: expected 'gamma' or 'neutrino'")
     if absorption and particle != "gamma":
@@ -67,6 +74,8 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
     if obs.shape != (3,) or not np.all(np.isfinite(obs)):
         raise ValueError(f"observer_kpc={observer_kpc!r}: expected three finite coordinates in kpc")
     step = default_step_kpc(cr) if step_kpc is None else float(step_kpc)
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step_kpc={step_kpc!r}: expected a finite positive LOS step in kpc")
     timings = {} if timings is None else timings
 
     if q is None:

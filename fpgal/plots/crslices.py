@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from ..io import atomic_path
 from ..result import CRDensity
 
 
@@ -40,11 +41,13 @@ def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=
     if title:
         fig.suptitle(title)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial{out.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    tmp.replace(out)
+    try:
+        # a unique temporary name (fpgal.io.atomic_path), renamed into place: two processes writing the
+        # same PNG at once (e.g. MPI ranks) each write their own file and the last rename wins
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format=(out.suffix.lstrip(".") or "png").lower())
+    finally:
+        plt.close(fig)
     return out
 
 

@@ -84,7 +84,9 @@ class SDECoefficients:
         """Dimensionless S = D/f, shape (N, 3, 3)."""
         if self.separable:
             return np.asarray(self.tensor.spatial(xyz), dtype=float)
-        return evaluate_tensor(self.tensor, xyz, self.E_GeV) / self.scale_cm2_s
+        # finite and symmetric at every step; positive definiteness is checked once at the door
+        # (sde.steady_state / propagate), not on every step
+        return evaluate_tensor(self.tensor, xyz, self.E_GeV, positive_definite=False) / self.scale_cm2_s
 
     def frame(self, xyz: np.ndarray):
         """(b, d∥_rel, d⊥_rel) of a field-aligned tensor."""

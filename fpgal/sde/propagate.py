@@ -6,7 +6,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..diffusion import check_tensor_values
 from ..fields.base import as_points
+from .checks import check_seed, positive_int
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
 from .parallel import chunk_seeds, chunk_sizes
@@ -85,7 +87,14 @@ def propagate(x0_kpc: np.ndarray, tensor, E_GeV: float, duration_s: float, dt_s:
     :class:`Propagated` ``(positions (N,3) kpc, escaped (N,) bool, escape_time_s (N,))``.
     """
     x0 = as_points(x0_kpc)
+    check_seed(seed, "propagate")
+    chunk_size = positive_int(chunk_size, "chunk_size", "propagate")
     coeffs = SDECoefficients(tensor, E_GeV, fd_step_kpc)
+    if len(x0):     # the tensor at the start points: finite, symmetric, positive definite
+        if coeffs.separable:
+            check_tensor_values(tensor.spatial(x0), x0, f"tensor {tensor!r}: spatial()", units_text="(dimensionless)")
+        else:
+            check_tensor_values(tensor(x0, coeffs.E_GeV), x0, f"tensor {tensor!r} at E_GeV={coeffs.E_GeV:g}")
     check_mode(mode, coeffs)
     if boundary is not None and not callable(getattr(boundary, "inside", None)):
         raise TypeError(f"boundary={boundary!r}: expected an object with inside(xyz_kpc) -> bool (fpgal.Box, fpgal.Cylinder)")

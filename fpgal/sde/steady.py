@@ -31,13 +31,14 @@ import numpy as np
 
 from .. import units
 from ..boundary import Box
-from ..diffusion import is_separable
+from ..diffusion import check_tensor_values, energy_factors, is_separable
 from ..grid import Grid
 from ..log import get_logger
 from ..result import CRDensity
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
-from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
+from .checks import check_seed, positive_int, positive_number, spectrum_values
+from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, collective, default_comm, my_chunks, rank_size
 from .stepping import TRACE_STEP_KPC
 
 log = get_logger(__name__)
@@ -63,9 +64,13 @@ def source_weights(grid: Grid, source, boundary, points_per_axis: int = 2) -> np
         q = np.asarray(source, dtype=float)
         if q.shape != grid.shape:
             raise ValueError(f"source array has shape {q.shape}, expected the grid shape {grid.shape}")
-    if not np.all(np.isfinite(q)) or np.any(q < 0):
-        raise ValueError(f"source {source!r}: the SDE needs finite, non-negative relative densities "
-                         f"(min {np.nanmin(q):.3g}); split a signed source into two runs")
+    bad = ~np.isfinite(q) | (q < 0)
+    if bad.any():
+        i = np.unravel_index(int(np.flatnonzero(bad)[0]), grid.shape)
+        x = grid.cell_centers_kpc()[i]
+        raise ValueError(f"source {source!r}: the SDE needs finite, non-negative relative densities; cell "
+                         f"{tuple(int(v) for v in i)} at ({', '.join(f'{v:.4g}' for v in x)}) kpc has {float(q[i])!r} "
+                         f"({int(bad.sum())} bad cells); split a signed source into two runs")
     q = np.where(inside, q, 0.0)
     if not np.any(q > 0):
         raise ValueError(f"source {source!r} is zero in every cell inside {boundary!r}: nothing to inject")
@@ -230,7 +235,7 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     seed : int / SeedSequence — the result for a seed does not depend on the number of ranks
     boundary : escape boundary (``fpgal.Box``, ``fpgal.Cylinder``); default ``Box()`` = the grid faces
     mode : "ito" (with ∇·D) or "crpropa" (CRPropa DiffusionSDE, no ∇·D)
-    dt_s : time step at ``E_ref_GeV`` (default 1 TeV, as the config's ``sde.dt_s``); for separable tensors
+    dt_s : time step [s, > 0] at ``E_ref_GeV`` (default 1 TeV, as the config's ``sde.dt_s``); for separable tensors
         only dτ = D∥(E_ref) dt matters. Default (and with ``step_kpc``): rms step √(2 dτ) = ``step_kpc``,
         itself defaulting to half the smallest cell size
     losses : optional catastrophic losses (``fpgal.transport.losses.PPLosses`` / ``CatastrophicRate``, a list of
@@ -249,15 +254,24 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     losses, where the one simulation in τ gives n(E, x) = spectrum(E)/D∥(E) × n_unit(x).
     """
     t_wall = time.perf_counter()
+    owner = "steady_state"
     if not isinstance(grid, Grid):
         raise TypeError(f"steady_state: grid={grid!r} is not an fpgal.Grid")
     if estimator not in ESTIMATORS:
         raise ValueError(f"steady_state: estimator={estimator!r}; expected one of {ESTIMATORS}")
-    if int(n_particles) != n_particles or n_particles < 1:
-        raise ValueError(f"steady_state: n_particles={n_particles!r}; expected a positive integer")
+    n_particles = positive_int(n_particles, "n_particles", owner)
+    check_seed(seed, owner)
     if not callable(spectrum):
         raise TypeError(f"steady_state: spectrum={spectrum!r} is not callable (E_GeV -> GeV^-1 cm^-3 s^-1)")
-    n_particles = int(n_particles)
+    if not callable(tensor):
+        raise TypeError(f"steady_state: tensor={tensor!r} is not callable (xyz_kpc, E_GeV) -> D (N,3,3) cm²/s")
+    dt_s = positive_number(dt_s, "dt_s", "s", owner, optional=True)
+    step_kpc = positive_number(step_kpc, "step_kpc", "kpc", owner, optional=True)
+    E_ref_GeV = positive_number(E_ref_GeV, "E_ref_GeV", "GeV", owner)
+    max_steps = positive_int(max_steps, "max_steps", owner)
+    chunk_size = positive_int(chunk_size, "chunk_size", owner)
+    min_batches = positive_int(min_batches, "min_batches", owner)
+    source_points = positive_int(source_points, "source_points", owner)
     comm = default_comm() if comm == "auto" else comm
     boundary = Box() if boundary is None else boundary
     if not callable(getattr(boundary, "inside", None)):
@@ -265,24 +279,29 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     boundary = boundary.bind(grid) if hasattr(boundary, "bind") else boundary
     if hasattr(boundary, "check_grid"):
         boundary.check_grid(grid)
-    q_cells = source_weights(grid, source, boundary, source_points)
-    q_rel_cm3 = float(q_cells.sum()) * grid.cell_volume_cm3          # ∫ source_rel d³x [cm³]
     loss_rate = _loss_rate_function(losses)
-
     separable = is_separable(tensor)
-    used_tensor = tensor
-    if lookup_spacing_kpc:
-        if not separable:
-            raise ValueError("lookup_spacing_kpc needs a separable tensor (energy_factor and spatial)")
-        if mode == "ito":
-            from .table import tabulate
-            used_tensor = tabulate(tensor, grid.lower_kpc, grid.upper_kpc, lookup_spacing_kpc)
-        else:
-            log.info("crpropa mode traces the signed field: lookup table not used")
+    # the user callables, evaluated on every rank: an error on one rank is raised on all (no hang)
+    q_cells, Q_all, f_all = collective(lambda: _checked_inputs(grid, tensor, source, spectrum, boundary,
+                                                               source_points, separable, E_ref_GeV), comm,
+                                       "the SDE input check")
+    q_rel_cm3 = float(q_cells.sum()) * grid.cell_volume_cm3          # ∫ source_rel d³x [cm³]
+
+    def prepare():
+        used = tensor
+        if lookup_spacing_kpc:
+            if not separable:
+                raise ValueError("lookup_spacing_kpc needs a separable tensor (energy_factor and spatial)")
+            if mode == "ito":
+                from .table import tabulate
+                used = tabulate(tensor, grid.lower_kpc, grid.upper_kpc, lookup_spacing_kpc)
+            else:
+                log.info("crpropa mode traces the signed field: lookup table not used")
+        return used, _coefficients(used, E_ref_GeV, fd_step_kpc, grid, q_cells)
+    used_tensor, ref = collective(prepare, comm, "the SDE set-up")
 
     # --- step size: one spatial step for all energies
     step = float(step_kpc) if step_kpc else 0.5 * float(np.min(grid.spacing_kpc))
-    ref = _coefficients(used_tensor, E_ref_GeV, fd_step_kpc, grid, q_cells)
     if dt_s:
         dtau = ref.tau_kpc2(dt_s)
     else:
@@ -319,8 +338,10 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     stats = dict(steps_max=0, not_absorbed=0, particle_steps=0)
     run_seeds = [np.random.SeedSequence(seed)] if separable else np.random.SeedSequence(seed).spawn(len(energies))
     for (E_run, E_out), run_seed in zip(runs, run_seeds):
-        coeffs = ref if E_run is None else _coefficients(used_tensor, E_run, fd_step_kpc, grid, q_cells)
-        scale_E = np.array([tensor.energy_factor(E) for E in E_out]) if separable else np.array([coeffs.scale_cm2_s])
+        coeffs = ref if E_run is None else collective(
+            lambda E_run=E_run: _coefficients(used_tensor, E_run, fd_step_kpc, grid, q_cells), comm, "the SDE set-up")
+        iE_out = np.searchsorted(energies, E_out)
+        scale_E = f_all[iE_out] if separable else np.array([coeffs.scale_cm2_s])
         n_hist = len(E_out) if loss_rate is not None else 1
         loss = None
         if loss_rate is not None:
@@ -333,20 +354,25 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         TN = np.zeros_like(T1)
         sizes, n_sub = batch_plan(n_particles, chunk_size, min_batches, grid.n_cells, n_hist)
         seeds = chunk_seeds(run_seed, len(sizes))
-        for c in my_chunks(len(sizes), comm):
-            rng = np.random.default_rng(seeds[c])
-            x0 = sample_positions(grid, q_cells, int(sizes[c]), rng)
-            tally = _Tally(grid, len(x0), n_sub, n_hist, step_weights, loss)
-            x_left, _ = simulate(x0, coeffs, itertools.repeat(dtau, n_steps), rng, boundary, mode, tally,
-                                 bridge=bridge, trace_step_kpc=trace_step_kpc)
-            m1, m2, mn = tally.moments()
-            T1 += m1
-            T2 += m2
-            TN += mn
-            stats["steps_max"] = max(stats["steps_max"], tally.steps)
-            if estimator == "residence":
-                stats["not_absorbed"] += len(x_left)
-            stats["particle_steps"] += int(tally.hist.sum()) if n_hist == 1 and step_weights is None else 0
+
+        def run_my_chunks(coeffs=coeffs, loss=loss, n_hist=n_hist, sizes=sizes, n_sub=n_sub, seeds=seeds,
+                          T1=T1, T2=T2, TN=TN):
+            for c in my_chunks(len(sizes), comm):
+                rng = np.random.default_rng(seeds[c])
+                x0 = sample_positions(grid, q_cells, int(sizes[c]), rng)
+                tally = _Tally(grid, len(x0), n_sub, n_hist, step_weights, loss)
+                x_left, _ = simulate(x0, coeffs, itertools.repeat(dtau, n_steps), rng, boundary, mode, tally,
+                                     bridge=bridge, trace_step_kpc=trace_step_kpc)
+                m1, m2, mn = tally.moments()
+                T1 += m1
+                T2 += m2
+                TN += mn
+                stats["steps_max"] = max(stats["steps_max"], tally.steps)
+                if estimator == "residence":
+                    stats["not_absorbed"] += len(x_left)
+                stats["particle_steps"] += int(tally.hist.sum()) if n_hist == 1 and step_weights is None else 0
+        # a failure on one rank (e.g. the tensor raising at some particle's position) ends every rank
+        collective(run_my_chunks, comm, "the SDE simulation")
         T1, T2, TN = (allreduce_sum(a, comm) for a in (T1, T2, TN))
         counts = allreduce_sum(np.array([stats["not_absorbed"], stats["particle_steps"], stats["steps_max"]],
                                         dtype=np.int64), comm)
@@ -357,12 +383,12 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         var = B / max(B - 1, 1) * np.clip(T2 - 2.0 * m * TN + m ** 2 * n_sq, 0.0, None)
         # n = spectrum/D∥ × (q_rel/N) × Σ τ [cm²] / V [cm³]
         to_density = q_rel_cm3 / n_particles * dtau * units.kpc_cm ** 2 / grid.cell_volume_cm3
-        Q_E = np.array([float(spectrum(E)) for E in E_out])
+        Q_E = Q_all[iE_out]
         factor = Q_E / scale_E * to_density
         if factorized:   # one tally for all energies: n(E, x) = factor(E) · T1(x), error |factor(E)| · σ(x)
             factors = (factor, T1[0].reshape(grid.shape), np.sqrt(var[0]).reshape(grid.shape))
         else:
-            iE = [int(np.searchsorted(energies, E)) for E in E_out]
+            iE = iE_out.tolist()
             hist = T1 if n_hist == len(E_out) else np.repeat(T1, len(E_out), axis=0)
             sig = np.sqrt(var) if n_hist == len(E_out) else np.repeat(np.sqrt(var), len(E_out), axis=0)
             density[iE] = (factor[:, None] * hist).reshape((len(E_out),) + grid.shape)
@@ -398,6 +424,30 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     return CRDensity(grid, density, error, meta, comm=keep)
 
 
+def _checked_inputs(grid: Grid, tensor, source, spectrum, boundary, source_points: int, separable: bool,
+                    E_ref_GeV: float):
+    """The source's cell weights, the spectrum and (separable) energy factor at the grid energies, and
+    the tensor checked at up to 1000 source cells (finite, symmetric, positive definite:
+    :func:`fpgal.diffusion.check_tensor_values`). Raises ValueError naming the input and the bad value."""
+    q_cells = source_weights(grid, source, boundary, source_points)
+    Q = spectrum_values(spectrum, grid.E_GeV)
+    f = energy_factors(tensor, grid.E_GeV) if separable else None
+    pts = _source_sample_points(grid, q_cells)
+    if separable:
+        check_tensor_values(tensor.spatial(pts), pts, f"tensor {tensor!r}: spatial()", units_text="(dimensionless)")
+    else:
+        for E in np.unique(np.concatenate([grid.E_GeV, [E_ref_GeV]])):
+            check_tensor_values(tensor(pts, float(E)), pts, f"tensor {tensor!r} at E_GeV={E:g}")
+    return q_cells, Q, f
+
+
+def _source_sample_points(grid: Grid, q_cells: np.ndarray, n_max: int = 1000) -> np.ndarray:
+    """Centres of up to ``n_max`` cells with source, spread evenly over them (kpc, (n, 3))."""
+    flat = np.flatnonzero(q_cells.reshape(-1) > 0)
+    pick = flat[np.linspace(0, len(flat) - 1, min(len(flat), n_max)).astype(int)]
+    return grid.cell_centers_kpc().reshape(-1, 3)[pick]
+
+
 def _sub_sq(sizes: np.ndarray, n_sub: int) -> float:
     """Σ N_s² over all sub-batches of all chunks (same split as :class:`_Tally`)."""
     total = 0.0
@@ -412,9 +462,7 @@ def _coefficients(tensor, E_GeV: float, fd_step_kpc: float, grid: Grid, q_cells:
     if is_separable(tensor):
         return SDECoefficients(tensor, E_GeV, fd_step_kpc)
     from ..diffusion import evaluate_tensor
-    flat = np.flatnonzero(q_cells.reshape(-1) > 0)
-    pick = flat[np.linspace(0, len(flat) - 1, min(len(flat), 1000)).astype(int)]
-    pts = grid.cell_centers_kpc().reshape(-1, 3)[pick]
+    pts = _source_sample_points(grid, q_cells)
     D = evaluate_tensor(tensor, pts, E_GeV)
     scale = float(np.mean(np.trace(D, axis1=1, axis2=2)) / 3.0)
     return SDECoefficients(tensor, E_GeV, fd_step_kpc, scale_cm2_s=scale)

@@ -16,6 +16,13 @@ down (continuous losses carry particles to lower energies), reusing the KSP.
 
 MPI: by default every rank returns the full result (broadcast from rank 0), carrying the
 communicator so that ``CRDensity.save`` is collective.
+
+Input checks: the user callables (spectrum, energy factor, source, tensor) are evaluated at the start
+of :meth:`TransportProblem.solve`, on every rank, inside :func:`fpgal.sde.parallel.collective`: an
+error on one rank is raised on every rank (never a hang). Tensors are checked by
+:func:`fpgal.diffusion.check_tensor_values` (finite, symmetric, positive definite, both the full and
+the separable ``spatial`` form); a solve is accepted only if its true relative residual meets the
+tolerance (:meth:`fpgal.transport.solver.KrylovSolver.solve`).
 """
 from __future__ import annotations
 
@@ -28,10 +35,12 @@ import numpy as np
 
 from .. import units
 from ..boundary import Box
-from ..diffusion import is_separable
+from ..diffusion import check_tensor_values, energy_factors, is_separable
 from ..grid import Grid
 from ..log import get_logger
 from ..result import CRDensity
+from ..sde.checks import spectrum_values
+from ..sde.parallel import collective
 from ..sources import cell_averages
 from . import operator as op
 from .losses import normalize_losses
@@ -40,18 +49,9 @@ from .solver import DistributedGrid, KrylovSolver
 log = get_logger(__name__)
 
 
-def _collective(dgrid: DistributedGrid, fn: Callable):
+def _collective(dgrid: DistributedGrid, fn: Callable, what: str = "the transport set-up"):
     """Run ``fn`` on every rank; if it fails anywhere, raise on every rank (no MPI deadlock)."""
-    err = None
-    try:
-        out = fn()
-    except Exception as exc:  # noqa: BLE001 - re-raised below, on all ranks
-        err, out = exc, None
-    if dgrid.allreduce_max(1.0 if err is not None else 0.0) > 0:
-        if err is not None:
-            raise err
-        raise RuntimeError("the transport set-up failed on another MPI rank (see its error message)")
-    return out
+    return collective(fn, dgrid.comm.tompi4py() if dgrid.size > 1 else None, what)
 
 
 def _local_grid(grid: Grid, box: op.LocalBox) -> Grid:
@@ -126,12 +126,12 @@ class TransportProblem:
         if self.continuous and grid.n_E < 2:
             raise ValueError("continuous energy losses need a grid with at least 2 energies")
         self.scheme = scheme
+        if isinstance(source_points, bool) or int(source_points) != source_points or source_points < 1:
+            raise ValueError(f"source_points={source_points!r}: expected a positive integer (Gauss points per axis)")
         self.source_points = int(source_points)
-        spec = np.array([float(np.asarray(spectrum(float(E)), dtype=float)) for E in grid.E_GeV])
-        if not np.all(np.isfinite(spec)):
-            bad = grid.E_GeV[~np.isfinite(spec)]
-            raise ValueError(f"spectrum {spectrum!r} is NaN/inf at E_GeV={bad.tolist()}")
-        self.spectrum_values = spec
+        # the user callables are evaluated in solve(), collectively (an error on one rank reaches all)
+        self.spectrum_values: np.ndarray | None = None
+        self.energy_factor_values: np.ndarray | None = None
         self.factorized = is_separable(tensor) and not (self.catastrophic or self.continuous or self.advection)
 
     @property
@@ -139,6 +139,12 @@ class TransportProblem:
         return self.advection is None or self.advection.u0_km_s == 0.0
 
     # ------------------------------------------------------------------ assembly helpers
+    def _evaluate_inputs(self) -> None:
+        """Spectrum (and energy factor of a separable tensor) at the grid energies, checked."""
+        self.spectrum_values = spectrum_values(self.spectrum, self.grid.E_GeV)
+        if is_separable(self.tensor):
+            self.energy_factor_values = energy_factors(self.tensor, self.grid.E_GeV)
+
     def _setup_local(self, dgrid: DistributedGrid):
         box = dgrid.box
         unknown_pad, in_grid_pad = op.unknown_mask_padded(self.grid, box, self.boundary)
@@ -155,8 +161,21 @@ class TransportProblem:
         s = np.where(unk, s, 0.0)
         return box, unknown_pad, in_grid_pad, unk, s
 
+    def _tensor_at_vertices(self, box, E_GeV):
+        """The tensor (``spatial`` when E_GeV is None) at the box's vertices, checked by the one tensor
+        validation of both paths (:func:`fpgal.diffusion.check_tensor_values`)."""
+        pts = op.vertex_points_kpc(self.grid, box)
+        flat = pts.reshape(-1, 3)
+        if E_GeV is None:
+            D = check_tensor_values(self.tensor.spatial(flat), flat, f"tensor {self.tensor!r}: spatial()",
+                                    units_text="(dimensionless)")
+        else:
+            D = check_tensor_values(self.tensor(flat, float(E_GeV)), flat,
+                                    f"tensor {self.tensor!r} at E_GeV={float(E_GeV):g}")
+        return D.reshape(pts.shape[:3] + (3, 3))
+
     def _spatial_stencil(self, box, unknown_pad, in_grid_pad, E_GeV):
-        D = op.tensor_at_vertices(self.tensor, self.grid, box, E_GeV)
+        D = self._tensor_at_vertices(box, E_GeV)
         coef, info = op.stencil(self.grid, box, D, unknown_pad, in_grid_pad, self.scheme)
         if self.scheme == "split" and box.size and info["min_lambda_cm2_s"] <= 0:
             raise ValueError(f"tensor {self.tensor!r} is not positive definite on the grid "
@@ -208,6 +227,8 @@ class TransportProblem:
         """
         if gather not in GATHER_MODES:
             raise ValueError(f"gather={gather!r}: expected one of {GATHER_MODES}")
+        if isinstance(rtol, bool) or not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and 0 < rtol < 1):
+            raise ValueError(f"rtol={rtol!r}: expected a relative tolerance in (0, 1), e.g. 1e-10")
         t_start = time.perf_counter()
         dgrid = DistributedGrid(self.grid, comm)
         ksp = KrylovSolver(dgrid, symmetric=self.symmetric, petsc_options=petsc_options, rtol=rtol)
@@ -220,6 +241,7 @@ class TransportProblem:
     def _solve(self, dgrid, ksp, gather, t_start, mpi_comm):
         grid = self.grid
         t0 = time.perf_counter()
+        _collective(dgrid, self._evaluate_inputs, "the input check")
         box, unknown_pad, in_grid_pad, unk, s = _collective(dgrid, lambda: self._setup_local(dgrid))
         total = dgrid.allreduce_sum(float(np.sum(np.abs(s))))
         n_unknown = dgrid.allreduce_sum(float(unk.sum()))
@@ -235,11 +257,9 @@ class TransportProblem:
             t0 = time.perf_counter()
             coef = _collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))
             t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, coef, box, unknown_pad)
-            G, st = ksp.solve(s / self._scale)
+            G, st = ksp.solve(s / self._scale, context="spatial problem of the separable tensor")
             stats_all.append(st)
-            f = np.array([float(self.tensor.energy_factor(float(E))) for E in grid.E_GeV])
-            if not np.all(np.isfinite(f)) or np.any(f <= 0):
-                raise ValueError(f"tensor {self.tensor!r}: energy_factor must be positive, got {f.tolist()}")
+            f = self.energy_factor_values
             neg = self._negative_stats(dgrid, G[None], unk)
             G_full = _collect(dgrid, G, gather)
         else:
@@ -256,7 +276,7 @@ class TransportProblem:
                 t0 = time.perf_counter()
 
                 def build(k=k, E=E):
-                    c = (float(self.tensor.energy_factor(E)) * coef_S if separable
+                    c = (float(self.energy_factor_values[k]) * coef_S if separable
                          else self._spatial_stencil(box, unknown_pad, in_grid_pad, E))
                     return c, self._add_losses(c, box, unknown_pad, E, k, edges)
                 coef, couple = _collective(dgrid, build)
@@ -264,7 +284,7 @@ class TransportProblem:
                 rhs = self.spectrum_values[k] * s
                 if couple is not None:
                     rhs = rhs + np.where(unk, couple * local[k + 1], 0.0)
-                x, st = ksp.solve(rhs / self._scale)
+                x, st = ksp.solve(rhs / self._scale, context=f"E_GeV={E:g}")
                 st["E_GeV"] = E
                 stats_all.append(st)
                 local[k] = x
@@ -315,6 +335,7 @@ class TransportProblem:
             "iterations_max": max(its),
             "residual_norm": max(s["residual_norm"] for s in stats),
             "true_relative_residual": max(s["true_relative_residual"] for s in stats),
+            "residual_limit": min(s["residual_limit"] for s in stats),
             "setup_time_s": t_setup, "assembly_time_s": dgrid.allreduce_max(t_assembly),
             "solve_time_s": dgrid.allreduce_max(sum(s["solve_time_s"] for s in stats)),
             "wall_time_s": t_total, "n_ranks": dgrid.size, "peak_rss_MB_rank0": peak,

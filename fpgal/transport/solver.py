@@ -32,7 +32,35 @@ log = get_logger(__name__)
 
 
 class SolverDivergedError(RuntimeError):
-    """The Krylov solver stopped with a negative converged reason."""
+    """The Krylov solver stopped with a negative converged reason, or with a positive one but a true
+    relative residual above the acceptance limit (:func:`accepted_residual`)."""
+
+
+#: acceptance of a solve: true relative residual ‖b − A x‖/‖b‖ ≤ min(max(FACTOR·rtol, FLOOR), CEILING)
+RESIDUAL_FACTOR = 100.0
+RESIDUAL_FLOOR = 1e-6
+RESIDUAL_CEILING = 0.1
+
+
+def accepted_residual(rtol: float) -> float:
+    """Largest true relative residual ‖b − A x‖₂/‖b‖₂ a solve with KSP tolerance ``rtol`` may return.
+
+    ``min(max(100 rtol, 1e-6), 0.1)``: CG and left-preconditioned GMRES stop on the *preconditioned*
+    residual, which differs from the true one by up to the preconditioner's conditioning (measured:
+    true/rtol ≤ 49 on tests/transport and ≤ 12 on the 0.25 kpc Milky Way mesh (UF23, ε = 0.1 … 0.001), rtol = 1e-10); the
+    floor 1e-6 leaves room for round-off with very small rtol (the default 1e-10 gives the limit 1e-6),
+    and the ceiling 0.1 refuses a "solution" that hardly reduced the residual whatever rtol was asked
+    for (x = 0 has true relative residual 1).
+    """
+    return min(max(RESIDUAL_FACTOR * float(rtol), RESIDUAL_FLOOR), RESIDUAL_CEILING)
+
+
+def _norm_type_name(norm_type: int) -> str:
+    PETSc = petsc()
+    for name in ("NONE", "PRECONDITIONED", "UNPRECONDITIONED", "NATURAL"):
+        if getattr(PETSc.KSP.NormType, name, None) == norm_type:
+            return name.lower()
+    return str(norm_type)
 
 
 def petsc():
@@ -45,7 +73,7 @@ def petsc():
         args = [sys.argv[0] if sys.argv else "fpgal"]
         for key, value in opts.items():
             args += [f"-{key}"] + ([value] if value != "" else [])
-        petsc4py.init(args)
+        petsc4py.init(args + ["-no_signal_handler"])  # SIGINT/SIGTERM stay Python's: fpgal.cli ends cleanly
     from petsc4py import PETSc
     return PETSc
 
@@ -243,8 +271,16 @@ class KrylovSolver:
         self.ksp.setFromOptions()
         return time.perf_counter() - t0
 
-    def solve(self, rhs_local: np.ndarray, x0_local: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
-        """Solve A x = b; ``rhs_local`` has the box's shape (lx, ly, lz). Raises SolverDivergedError."""
+    def solve(self, rhs_local: np.ndarray, x0_local: np.ndarray | None = None,
+              context: str = "") -> tuple[np.ndarray, dict]:
+        """Solve A x = b; ``rhs_local`` has the box's shape (lx, ly, lz).
+
+        The solution is accepted only if the KSP converged (reason > 0) **and** its true relative
+        residual ‖b − A x‖₂ / ‖b‖₂ meets :func:`accepted_residual` of the KSP's rtol (the KSP itself
+        tests the preconditioned norm for CG/GMRES, which can be small while the true residual is not,
+        e.g. on an indefinite operator). Otherwise raises :class:`SolverDivergedError` — on every rank
+        alike, since the norms are global. ``context`` (e.g. ``"E_GeV=100"``) goes into the message.
+        """
         PETSc = petsc()
         self.b.array[:] = rhs_local.ravel(order="F")
         if x0_local is not None:
@@ -259,20 +295,34 @@ class KrylovSolver:
         reason = self.ksp.getConvergedReason()
         its = self.ksp.getIterationNumber()
         res = self.ksp.getResidualNorm()
+        where = f" ({context})" if context else ""
+        kind = f"{self.ksp.getType()}/{self.ksp.getPC().getType()}"
         if reason < 0:
             raise SolverDivergedError(
-                f"KSP {self.ksp.getType()}/{self.ksp.getPC().getType()} did not converge: reason "
+                f"KSP {kind}{where} did not converge: reason "
                 f"{reason_name(reason)} ({reason}) after {its} iterations, residual norm {res:.3e}. "
                 "Try other PETSc options (e.g. -ksp_type gmres, -pc_gamg_threshold 0.02, -ksp_max_it 5000).")
         r = self.b.duplicate()
         self.A.mult(self.x, r)
         r.aypx(-1.0, self.b)
         bnorm = self.b.norm()
-        true_rel = r.norm() / bnorm if bnorm > 0 else 0.0
+        rnorm = r.norm()
+        true_rel = rnorm / bnorm if bnorm > 0 else 0.0
         r.destroy()
+        rtol, atol, _, _ = self.ksp.getTolerances()
+        limit = accepted_residual(rtol)
+        if not (true_rel <= limit or rnorm <= RESIDUAL_FACTOR * atol):
+            norm = _norm_type_name(self.ksp.getNormType())
+            raise SolverDivergedError(
+                f"KSP {kind}{where} stopped with {reason_name(reason)} after {its} iterations, but the true "
+                f"relative residual |b - A x|/|b| = {true_rel:.3e} exceeds the acceptance limit {limit:.1e} "
+                f"(max({RESIDUAL_FACTOR:g} x rtol = {RESIDUAL_FACTOR * rtol:.1e}, {RESIDUAL_FLOOR:g}), at most "
+                f"{RESIDUAL_CEILING:g}; the KSP tested the {norm} norm): the result would be wrong. Is the operator "
+                "positive definite (the tensor at every vertex; losses)? Try -ksp_type gmres, "
+                "-ksp_norm_type unpreconditioned, a smaller -ksp_rtol or scheme='split'.")
         stats = {"ksp_type": self.ksp.getType(), "pc_type": self.ksp.getPC().getType(), "iterations": int(its),
                  "residual_norm": float(res), "true_relative_residual": float(true_rel),
-                 "converged_reason": reason_name(reason), "solve_time_s": t_solve}
+                 "residual_limit": float(limit), "converged_reason": reason_name(reason), "solve_time_s": t_solve}
         x = self.x.array.copy().reshape(self.dgrid.box.shape, order="F")
         return x, stats
 

@@ -1,0 +1,76 @@
+"""Input checks shared by the solvers: seeds, counts, positive numbers, spectra.
+
+Each raises ValueError (or TypeError for a wrong kind of object) naming the argument, the bad value
+(and where: the energy) and what was expected. Used by :func:`fpgal.sde.steady_state`,
+:func:`fpgal.sde.propagate` and :class:`fpgal.transport.TransportProblem`.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import numpy as np
+
+
+def check_seed(seed, owner: str = "SDE"):
+    """``seed`` as given if numpy's SeedSequence takes it: a non-negative int, a sequence of them or a
+    SeedSequence; ValueError/TypeError naming the value otherwise (booleans and floats are refused)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    items = list(seed) if isinstance(seed, (list, tuple, np.ndarray)) else [seed]
+    for v in items:
+        if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+            raise TypeError(f"{owner}: seed={seed!r}; expected a non-negative integer (or a sequence of them, "
+                            "or a numpy SeedSequence)")
+        if v < 0:
+            raise ValueError(f"{owner}: seed={seed!r}; expected a non-negative integer")
+    if not items:
+        raise ValueError(f"{owner}: seed={seed!r} is empty; expected a non-negative integer")
+    return seed
+
+
+def positive_int(value, name: str, owner: str = "SDE") -> int:
+    """``value`` as an int ≥ 1 (integral floats such as 1e5 are accepted; booleans, NaN, 2.5, 0 are not)."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name}={value!r}; expected a positive integer")
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{owner}: {name}={value!r}; expected a positive integer") from exc
+    if not (math.isfinite(v) and v >= 1 and v == int(v)):
+        raise ValueError(f"{owner}: {name}={value!r}; expected a positive integer (>= 1)")
+    return int(v)
+
+
+def positive_number(value, name: str, unit: str, owner: str = "SDE", optional: bool = False) -> float | None:
+    """``value`` as a finite float > 0 (``None`` passes when ``optional``)."""
+    if value is None and optional:
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{owner}: {name}={value!r}; expected a positive number in {unit}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{owner}: {name}={value!r}; expected a positive number in {unit}") from exc
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{owner}: {name}={value!r}; expected a finite positive number in {unit}")
+    return v
+
+
+def spectrum_values(spectrum: Callable, E_GeV) -> np.ndarray:
+    """``spectrum(E)`` at the energies ``E_GeV`` as floats; ValueError naming the energies where it is
+    NaN/inf (or where it raises or does not return a number)."""
+    if not callable(spectrum):
+        raise TypeError(f"spectrum={spectrum!r} is not callable (E_GeV -> GeV^-1 cm^-3 s^-1)")
+    E_all = np.atleast_1d(np.asarray(E_GeV, dtype=float))
+    out = np.empty(E_all.size)
+    for k, E in enumerate(E_all):
+        try:
+            out[k] = float(np.asarray(spectrum(float(E)), dtype=float))
+        except Exception as exc:  # noqa: BLE001 - a user callable: name it and the energy
+            raise ValueError(f"spectrum {spectrum!r} failed at E_GeV={E:g}: {type(exc).__name__}: {exc}") from exc
+    bad = ~np.isfinite(out)
+    if bad.any():
+        raise ValueError(f"spectrum {spectrum!r} is NaN/inf at E_GeV={E_all[bad].tolist()}; "
+                         "expected finite values in GeV^-1 cm^-3 s^-1")
+    return out
