@@ -24,7 +24,20 @@ def build_grid(cfg: Config) -> Grid:
     return grid
 
 
+_FIELDS: dict[str, object] = {}
+
+
 def build_field(cfg: Config):
+    """The config's field model, one object per [field] section, wrapped so that the per-ε solves of
+    a study evaluate it once on the grid vertices (:class:`fpgal.fields.base.RepeatEvaluations`)."""
+    from .fields.base import RepeatEvaluations
+    key = cfg.section_text("field")
+    if key not in _FIELDS:
+        _FIELDS[key] = RepeatEvaluations(_new_field(cfg))
+    return _FIELDS[key]
+
+
+def _new_field(cfg: Config):
     from .fields import field_from_name
     try:
         return field_from_name(cfg.field.model, **cfg.field.params)

@@ -87,3 +87,35 @@ class Uniform(Field):
 
     def __repr__(self) -> str:
         return f"Uniform(B_muG={tuple(self.B_muG.tolist())})"
+
+
+class RepeatEvaluations:
+    """A field that answers a repeated query from memory: ``field(xyz)`` again on the same points
+    returns (a copy of) the last result instead of evaluating the model again.
+
+    A study solves one field on the same grid vertices once per ε: with this wrapper the field is
+    evaluated once (UF23 at the 855 000 vertices of the 0.25 kpc mesh: ~1 s per ε). The points are
+    compared exactly (a 128-bit digest of their bytes). Only for models that do not change after
+    construction (:func:`fpgal.builders.build_field` wraps the config's model this way); every other
+    attribute and the ``repr`` are the wrapped model's.
+    """
+
+    def __init__(self, field: FieldLike):
+        self.wrapped = field
+        self._last: tuple[tuple, bytes, np.ndarray] | None = None
+
+    def __call__(self, xyz_kpc: np.ndarray) -> np.ndarray:
+        import hashlib
+        xyz = np.ascontiguousarray(np.asarray(xyz_kpc, dtype=float))
+        digest = hashlib.blake2b(xyz.tobytes(), digest_size=16).digest()
+        if self._last is None or self._last[0] != xyz.shape or self._last[1] != digest:
+            self._last = (xyz.shape, digest, np.asarray(self.wrapped(xyz), dtype=float))
+        return self._last[2].copy()
+
+    def __getattr__(self, name: str):
+        if name in ("wrapped", "_last"):
+            raise AttributeError(name)
+        return getattr(self.wrapped, name)
+
+    def __repr__(self) -> str:
+        return repr(self.wrapped)

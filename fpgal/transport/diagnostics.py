@@ -64,7 +64,7 @@ def particle_balance(grid: Grid, tensor, n: np.ndarray, Q: np.ndarray, E_GeV: fl
     if scheme == "split":
         lam, R = op.split_isotropic(D)
     else:
-        lam, R = np.zeros(len(D)), D
+        lam, R = np.zeros(len(D)), D.copy()   # copy: face_folded works in place
     shp_v = tuple(s + 1 for s in grid.shape)
     lam = lam.reshape(shp_v)
     R = op.face_folded(R.reshape(shp_v + (3, 3)), grid, box)

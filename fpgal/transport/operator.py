@@ -116,7 +116,7 @@ def stencil(grid: Grid, box: LocalBox, D_vert_cm2_s: np.ndarray, unknown_pad: np
     if scheme == "split":
         lam, R = split_isotropic(Dv)
     else:  # the plain symmetric corner scheme with the full tensor on the vertices
-        lam, R = np.zeros(len(Dv)), Dv
+        lam, R = np.zeros(len(Dv)), Dv.copy()   # copy: face_folded works in place
     lam = lam.reshape(lx + 1, ly + 1, lz + 1)
     R = face_folded(R.reshape(lx + 1, ly + 1, lz + 1, 3, 3), grid, box)
     coef = np.zeros((27, lx, ly, lz))
@@ -195,9 +195,12 @@ def face_multipliers(grid: Grid, box: LocalBox) -> np.ndarray:
 
 
 def face_folded(R: np.ndarray, grid: Grid, box: LocalBox) -> np.ndarray:
-    """``M R M`` at the vertices (see :func:`face_multipliers`)."""
+    """``M R M`` at the vertices (see :func:`face_multipliers`), in place: M = I except on the grid faces."""
     m = face_multipliers(grid, box)
-    return R * m[..., :, None] * m[..., None, :]
+    on_face = np.any(m != 1.0, axis=-1)
+    mf = m[on_face]
+    R[on_face] *= mf[:, :, None] * mf[:, None, :]
+    return R
 
 
 def tensor_at_vertices(tensor: Callable, grid: Grid, box: LocalBox, E_GeV: float | None) -> np.ndarray:
@@ -234,25 +237,25 @@ def stencil_to_csr(coef: np.ndarray, box: LocalBox, unknown_pad: np.ndarray, glo
     unk = unknown_pad[1:-1, 1:-1, 1:-1]
     halo = [np.arange(box.lo[a] - 1, box.hi[a] + 1) for a in range(3)]
     row_pad = global_index(*np.meshgrid(*halo, indexing="ij"))   # clipped into the grid; masked below
-    cols = np.empty((27, L), dtype=np.int64)
-    vals = np.empty((27, L))
-    valid = np.empty((27, L), dtype=bool)
+    # 32-bit column indices where they fit (PETSc's default index type: no conversion copy later)
+    index_type = np.int32 if row_pad.size == 0 or row_pad.max() < np.iinfo(np.int32).max else np.int64
+    cols = np.empty((L, 27), dtype=index_type)   # one row per cell (x fastest), one column per offset
+    vals = np.empty((L, 27))
+    valid = np.empty((L, 27), dtype=bool)
     for n, o in enumerate(_COLUMN_ORDER):
         ox, oy, oz = OFFSETS[o]
         nb = (slice(1 + ox, 1 + ox + lx), slice(1 + oy, 1 + oy + ly), slice(1 + oz, 1 + oz + lz))
-        cols[n] = row_pad[nb].ravel(order="F")
+        cols[:, n] = row_pad[nb].ravel(order="F")
         if o == CENTER:
-            vals[n] = np.where(unk, coef[o], dirichlet_diag).ravel(order="F")
-            valid[n] = True
+            vals[:, n] = np.where(unk, coef[o], dirichlet_diag).ravel(order="F")
+            valid[:, n] = True
         else:
-            vals[n] = coef[o].ravel(order="F")
-            valid[n] = (unknown_pad[nb] & unk & (coef[o] != 0.0)).ravel(order="F")
+            vals[:, n] = coef[o].ravel(order="F")
+            valid[:, n] = (unknown_pad[nb] & unk & (coef[o] != 0.0)).ravel(order="F")
     if not _numbering_increasing(row_pad, unknown_pad):  # e.g. ranks cut along x or y: sort each row
-        cols, vals, valid = cols.T, vals.T, valid.T
-        order = np.argsort(np.where(valid, cols, np.iinfo(np.int64).max), axis=1, kind="stable")
-        cols, vals, valid = (np.take_along_axis(a, order, axis=1).T for a in (cols, vals, valid))
-    cols, vals, valid = cols.T, vals.T, valid.T          # (L, 27): one row per cell
-    indptr = np.zeros(L + 1, dtype=np.int64)
+        order = np.argsort(np.where(valid, cols, np.iinfo(index_type).max), axis=1, kind="stable")
+        cols, vals, valid = (np.take_along_axis(a, order, axis=1) for a in (cols, vals, valid))
+    indptr = np.zeros(L + 1, dtype=index_type)
     np.cumsum(valid.sum(axis=1), out=indptr[1:])
     return indptr, cols[valid], vals[valid]
 

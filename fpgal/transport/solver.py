@@ -252,8 +252,8 @@ class KrylovSolver:
             unregister_fine_operator(self.A)
             self.A.destroy()
         self.A = PETSc.Mat().createAIJ(size=((n_local, N), (n_local, N)),
-                                        csr=(indptr.astype(PETSc.IntType), cols.astype(PETSc.IntType),
-                                             vals.astype(PETSc.ScalarType)), comm=self.dgrid.comm)
+                                        csr=(indptr.astype(PETSc.IntType, copy=False), cols.astype(PETSc.IntType, copy=False),
+                                             vals.astype(PETSc.ScalarType, copy=False)), comm=self.dgrid.comm)
         if self.symmetric:
             self.A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
             self.A.setOption(PETSc.Mat.Option.SPD, True)
