@@ -155,18 +155,20 @@ def stencil(grid: Grid, box: LocalBox, D_vert_cm2_s: np.ndarray, unknown_pad: np
         bits = list(itertools.product((0, 1), repeat=3))
         signs = 2.0 * np.array(bits) - 1.0                                   # (8, 3): s_i(corner)
         inv_h = 1.0 / h
+        R_flat = R.reshape(-1, 9)
         for ia, a in enumerate(bits):
+            W = np.einsum("i,j,bj->bij", signs[ia] * inv_h, inv_h, signs).reshape(8, 9) / 16.0
+            # at every vertex, then the vertices shared with neighbours b where the cell sits at corner a
+            V_all = (W @ R_flat.T).reshape(8, lx + 1, ly + 1, lz + 1)
             vs = tuple(slice(1 - a[d], 1 - a[d] + box.shape[d]) for d in range(3))
-            Ra = R[vs].reshape(-1, 9)  # tensor at the vertex shared with neighbours b: cell sits at corner a
-            W = np.einsum("i,j,bj->ijb", signs[ia] * inv_h, inv_h, signs).reshape(9, 8) / 16.0
-            V = (Ra @ W).reshape(lx, ly, lz, 8)
+            V = V_all[(slice(None),) + vs]
             for ib, b in enumerate(bits):
                 o = tuple(int(b[d] - a[d]) for d in range(3))
                 if o == (0, 0, 0):
-                    coef[CENTER] += V[..., ib]
+                    coef[CENTER] += V[ib]
                 else:
                     nb = tuple(slice(1 + o[d], 1 + o[d] + box.shape[d]) for d in range(3))
-                    coef[offset_index(*o)] += np.where(unknown_pad[nb], V[..., ib], 0.0)
+                    coef[offset_index(*o)] += np.where(unknown_pad[nb], V[ib], 0.0)
     coef *= unk[None]
     return coef, info
 
