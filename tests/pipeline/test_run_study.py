@@ -9,18 +9,9 @@ import pytest
 
 from fpgal.config import config_from_dict
 from fpgal.pipeline import run_study
+from _studies import milky_way_mesh
 
-TINY_MESH = """
-name = "tiny"
-[space]
-x_kpc = [-20.0, 20.0, 16]
-y_kpc = [-20.0, 20.0, 16]
-z_kpc = [-4.0, 4.0, 6]
-[energy]
-E_min_GeV = 10.0
-E_max_GeV = 1.0e6
-n_E = 11
-"""
+TINY_MESH = milky_way_mesh(16, 6, 11)
 
 
 def tiny_config(tmp_path: Path, **sections):

@@ -12,18 +12,9 @@ import pytest
 
 from fpgal import __version__
 from fpgal.cli import main
+from _studies import milky_way_mesh
 
-TINY_MESH = """
-name = "tiny"
-[space]
-x_kpc = [-20.0, 20.0, 8]
-y_kpc = [-20.0, 20.0, 8]
-z_kpc = [-4.0, 4.0, 4]
-[energy]
-E_min_GeV = 10.0
-E_max_GeV = 1.0e6
-n_E = 5
-"""
+TINY_MESH = milky_way_mesh(8, 4, 5)
 
 
 @pytest.fixture(autouse=True)

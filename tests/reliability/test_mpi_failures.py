@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _studies import milky_way_mesh
 
 pytest.importorskip("mpi4py")
 
@@ -26,29 +27,9 @@ TIMEOUT_S = 60
 
 pytestmark = pytest.mark.mpi
 
-TINY_MESH = """
-name = "tiny"
-[space]
-x_kpc = [-20.0, 20.0, 10]
-y_kpc = [-20.0, 20.0, 10]
-z_kpc = [-4.0, 4.0, 8]
-[energy]
-E_min_GeV = 10.0
-E_max_GeV = 1.0e6
-n_E = 5
-"""
+TINY_MESH = milky_way_mesh(10, 8, 5)
 # slow enough to be interrupted mid-solve (pp losses: one solve per energy; ~15 s on 2 ranks)
-SLOW_MESH = """
-name = "slow"
-[space]
-x_kpc = [-20.0, 20.0, 48]
-y_kpc = [-20.0, 20.0, 48]
-z_kpc = [-4.0, 4.0, 16]
-[energy]
-E_min_GeV = 10.0
-E_max_GeV = 1.0e6
-n_E = 12
-"""
+SLOW_MESH = milky_way_mesh(48, 16, 12, name="slow")
 
 
 def _env() -> dict:

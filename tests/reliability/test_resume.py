@@ -12,18 +12,9 @@ import pytest
 from fpgal.config import config_from_dict
 from fpgal.emission import products
 from fpgal.pipeline import maps_key, run_study, sweep_partial_files
+from _studies import milky_way_mesh
 
-TINY_MESH = """
-name = "tiny"
-[space]
-x_kpc = [-20.0, 20.0, 10]
-y_kpc = [-20.0, 20.0, 10]
-z_kpc = [-4.0, 4.0, 4]
-[energy]
-E_min_GeV = 10.0
-E_max_GeV = 1.0e6
-n_E = 5
-"""
+TINY_MESH = milky_way_mesh(10, 4, 5)
 
 
 @pytest.fixture
