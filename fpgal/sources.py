@@ -38,6 +38,7 @@ import numpy as np
 from .fields.base import as_points
 
 R_SUN_KPC = 8.5
+CRPROPA_R_MAX_KPC = 22.0   # rMax of CRPropa 3's SourcePulsarDistribution
 
 
 def _positive(owner: str, name: str, value: float) -> float:
@@ -167,11 +168,14 @@ class PulsarSpiral(Axisymmetric):
     of CRPropa / Blasi & Amato, and ∫ρ dV = 1. Near the centre σ_i ≫ 2π and A → 1 (CRPropa's
     azimuthal blur exp(−0.35 R/kpc)·U(−π, π) also smears the inner arms completely).
 
-    ``radial_measure``: ``"surface"`` (default) treats Σ(R) as a surface density, as Blasi & Amato
-    define it. CRPropa draws R̃ uniformly in [0, 22 kpc] and accepts with probability ∝ Σ(R̃),
-    i.e. without the Jacobian R, so the positions it actually produces have a surface density
-    ∝ Σ(R)/R; ``"crpropa"`` reproduces that (normalised over all space as well). CRPropa's 7 %
-    Gaussian blur of R is not applied (it smooths Σ by less than a cell).
+    ``radial_measure``: ``"surface"`` (default) treats Σ(R) as a surface density on all radii, as
+    Blasi & Amato define it. ``"crpropa"`` follows CRPropa 3's sampler (``src/Source.cpp``,
+    ``SourcePulsarDistribution::prepareParticle``) exactly in R: R̃ is drawn uniformly in
+    [0, 22 kpc] and accepted with probability ∝ ``fr(R̃) = R̃ (R̃/R⊙)² exp(−β(R̃−R⊙)/R⊙)``, i.e. R̃ has
+    the density 2πR̃ Σ(R̃) — the same surface density Σ, truncated at CRPropa's rMax = 22 kpc (and
+    normalised to 1 over R ≤ 22 kpc). z is drawn from exp(−|z|/z_g) on |z| < 5 kpc (here: all z, a
+    difference of e^(−5/0.3) ≈ 6e-8). CRPropa's 7 % Gaussian blur of R and its azimuthal blur are
+    not applied (the arms here have a smooth Gaussian cross-section instead).
     """
 
     def __init__(self, arm_width_kpc: float = 0.5, beta: float = 3.53, R_sun_kpc: float = R_SUN_KPC,
@@ -189,7 +193,7 @@ class PulsarSpiral(Axisymmetric):
         if radial_measure == "surface":
             shape = base
         else:
-            shape = lambda R: base(R) / np.maximum(R, 1e-6) * (R <= 22.0)  # noqa: E731 - CRPropa's rMax = 22 kpc
+            shape = lambda R: base(R) * (R <= CRPROPA_R_MAX_KPC)  # noqa: E731 - CRPropa's rMax
         super().__init__(shape, z_g_kpc, name="PulsarSpiral")
 
     def arm_factor(self, xyz_kpc: np.ndarray) -> np.ndarray:

@@ -97,3 +97,36 @@ def test_cell_averages_product_rule_matches_3d_quadrature(src):
     mask[::2] = True
     masked = sources.cell_averages(src, grid, points_per_axis=2, mask=mask)
     assert np.all(masked[~mask] == 0.0) and np.array_equal(masked[mask], fast[mask])
+
+
+def _crpropa_radii(n: int, rng, beta=3.53, r_earth=8.5, r_max=22.0, fr_weight=lambda r: r) -> np.ndarray:
+    """R̃ drawn as CRPropa 3's SourcePulsarDistribution draws it (src/Source.cpp): uniform R̃ in
+    [0, rMax], accepted if U·1.1·frMax ≤ fr(R̃), fr = r (r/rEarth)² exp(−β(r−rEarth)/rEarth)."""
+    fr = lambda r: fr_weight(r) * (r / r_earth) ** 2 * np.exp(-beta * (r - r_earth) / r_earth)  # noqa: E731
+    fr_max = fr(np.linspace(0.0, r_max, 100001)).max()
+    out = []
+    while sum(len(o) for o in out) < n:
+        r = rng.uniform(0.0, r_max, 4 * n)
+        out.append(r[rng.uniform(0.0, 1.1 * fr_max, r.size) <= fr(r)])
+    return np.concatenate(out)[:n]
+
+
+def test_crpropa_radial_measure_matches_crpropa_sampler(rng):
+    # histogram of CRPropa's sampled radii against the model's 2πR Σ(R) integrated over each bin
+    n = 200_000
+    edges = np.linspace(0.0, 22.0, 45)
+    R = np.linspace(0.0, 22.0, 220001)
+    src = sources.PulsarSpiral(radial_measure="crpropa")
+    pdf = 2 * np.pi * R * src.surface_density(R)
+    cdf = np.concatenate([[0.0], np.cumsum(0.5 * (pdf[1:] + pdf[:-1]) * np.diff(R))])
+    assert cdf[-1] == pytest.approx(1.0, rel=1e-6)          # normalised over CRPropa's R ≤ 22 kpc
+    expected = n * np.diff(np.interp(edges, R, cdf))
+
+    def chi2_per_bin(radii):
+        counts = np.histogram(radii, edges)[0]
+        keep = expected > 20
+        return float(np.sum((counts[keep] - expected[keep]) ** 2 / expected[keep]) / keep.sum())
+
+    assert chi2_per_bin(_crpropa_radii(n, rng)) < 1.6
+    # the earlier reading of CRPropa (acceptance ∝ Σ without the Jacobian R) is far off this histogram
+    assert chi2_per_bin(_crpropa_radii(n, rng, fr_weight=lambda r: np.ones_like(r))) > 50
