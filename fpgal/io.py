@@ -5,8 +5,8 @@
   the date and the command line;
 * files are written to a temporary name in the target directory and renamed (atomic on POSIX)
   only once complete: an interrupted run never leaves a file at the final name;
-* under MPI, data replicated on every rank is written once, by rank 0 (:func:`on_root`), and the
-  outcome (path or exception) is returned/raised on every rank.
+* under MPI, data replicated on every rank is written once, by rank 0 (:func:`fpgal.mpi.on_root`),
+  and the outcome (path or exception) is returned/raised on every rank.
 """
 from __future__ import annotations
 
@@ -14,16 +14,12 @@ import contextlib
 import datetime as _dt
 import importlib.metadata
 import os
-import pickle
 import sys
 import tempfile
 from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Iterator
 
 import h5py
-
-T = TypeVar("T")
-
 
 #: distributions whose versions go into ``/provenance`` (read from their metadata, never imported)
 _DISTRIBUTIONS = ("numpy", "h5py", "scipy", "petsc4py", "mpi4py", "petsc", "healpy", "aafragpy")
@@ -134,45 +130,3 @@ def write_dataset(h5: h5py.Group, name: str, data, units: str, description: str 
 def read_provenance(path: str | os.PathLike) -> dict:
     with h5py.File(path, "r") as h5:
         return dict(h5["provenance"].attrs) if "provenance" in h5 else {}
-
-
-def on_root(fn: Callable[[], T], comm=None, root: int = 0) -> T:
-    """Run ``fn()`` on rank ``root`` of ``comm`` only; every rank returns its result or raises its error.
-
-    Collective: every rank of ``comm`` must call it. The outcome (the return value, or the
-    exception) is broadcast from ``root``, so an error while writing a file raises the same
-    exception on all ranks instead of leaving the others waiting in the next collective call.
-    Without a communicator (``None``) or with one rank, ``fn()`` simply runs here.
-    """
-    if comm is None or comm.Get_size() == 1:
-        return fn()
-    rank = comm.Get_rank()
-    mine = outcome = None
-    if rank == root:
-        try:
-            mine = (fn(), None)
-        except Exception as exc:  # noqa: BLE001 - broadcast, then re-raised on every rank
-            mine = (None, exc)
-        outcome = _picklable(mine)
-    result, error = comm.bcast(outcome, root=root)
-    if rank == root:
-        if mine[1] is not None:
-            raise mine[1]
-        if error is not None:
-            raise error
-        return mine[0]
-    if error is not None:
-        error.add_note(f"(raised on MPI rank {root} and re-raised on rank {rank})")
-        raise error
-    return result
-
-
-def _picklable(outcome: tuple):
-    """``outcome`` if it survives pickling (needed by ``bcast``), else a RuntimeError describing it."""
-    try:
-        pickle.loads(pickle.dumps(outcome))
-        return outcome
-    except Exception as exc:  # noqa: BLE001
-        result, error = outcome
-        what = f"{type(error).__name__}: {error}" if error is not None else f"a result of type {type(result).__name__}"
-        return None, RuntimeError(f"{what} (could not be sent to the other MPI ranks: {exc})")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import re
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Callable, TypeVar
 
 import numpy as np
 
-from . import builders
+from . import builders, mpi
 from .config import Config, to_toml
 from .log import get_logger, mpi_rank_size, progress
 from .petsc_options import solver_options
@@ -44,85 +43,20 @@ class OutputDirError(RuntimeError):
 
 
 # ------------------------------------------------------------------------------------------ MPI discipline
-def _comm():
-    """COMM_WORLD when running on several ranks, else None (MPI is not initialised for one rank)."""
-    if mpi_rank_size()[1] > 1:
-        from mpi4py import MPI
-        return MPI.COMM_WORLD
-    return None
-
-
-def _wait_all(comm) -> None:
-    """Barrier that sleeps while it waits: interruptible (SIGINT/SIGTERM reach Python) and it leaves
-    the CPU to the rank that works (rank-0-only stages)."""
-    if comm is None:
-        return
-    req = comm.Ibarrier()
-    while not req.Test():
-        time.sleep(0.005)
-
-
 def _barrier() -> None:
-    _wait_all(_comm())
+    mpi.wait_all(mpi.world())
 
 
 def on_root(fn: Callable[[], T]) -> T:
-    """Run ``fn`` on rank 0 only; every rank returns its result or raises its exception.
-
-    The other ranks wait interruptibly (:func:`_wait_all`), then :func:`fpgal.io.on_root` broadcasts
-    the outcome, so an error in a rank-0-only stage ends every rank with the same message."""
-    from .io import on_root as _io_on_root
-    comm = _comm()
-    if comm is None:
-        return fn()
-    outcome: tuple = (None, None)
-    if comm.Get_rank() == 0:
-        try:
-            outcome = (fn(), None)
-        except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
-            outcome = (None, exc)
-    _wait_all(comm)
-
-    def replay():
-        value, exc = outcome
-        if exc is not None:
-            raise exc
-        return value
-    return _io_on_root(replay, comm)
+    """Run ``fn`` on rank 0 of COMM_WORLD only; every rank returns its result or raises its exception
+    (:func:`fpgal.mpi.on_root`), so an error in a rank-0-only stage ends every rank with its message."""
+    return mpi.on_root(fn, mpi.world())
 
 
 def collective(fn: Callable[[], T]) -> T:
-    """Run ``fn`` on every rank; if it raised on any rank, raise on every rank.
-
-    The failing rank re-raises its own exception; the others raise a copy of the first failing
-    rank's (type and message, with a note naming that rank), so all ranks end with the original
-    message instead of one waiting for the others in the next collective call."""
-    comm = _comm()
-    if comm is None:
-        return fn()
-    value, err = None, None
-    try:
-        value = fn()
-    except Exception as exc:  # noqa: BLE001 - re-raised below on every rank
-        err = exc
-    _wait_all(comm)
-    errors = comm.allgather(None if err is None else _portable(err))
-    failed = [(r, e) for r, e in enumerate(errors) if e is not None]
-    if not failed:
-        return value
-    if err is not None:
-        raise err
-    rank, copy = failed[0]
-    copy.add_note(f"(raised on MPI rank {rank} and re-raised on rank {comm.Get_rank()})")
-    raise copy
-
-
-def _portable(exc: BaseException) -> BaseException:
-    """``exc`` if it survives pickling, else a RuntimeError with its type and message."""
-    try:
-        return pickle.loads(pickle.dumps(exc))
-    except Exception:  # noqa: BLE001
-        return RuntimeError(f"{type(exc).__name__}: {exc}")
+    """Run ``fn`` on every rank of COMM_WORLD; if it raised on any rank, raise on every rank
+    (:func:`fpgal.mpi.collective`)."""
+    return mpi.collective(fn, mpi.world())
 
 
 # ------------------------------------------------------------------------------------------ keys

@@ -28,7 +28,8 @@ import numpy as np
 
 from . import units
 from .grid import Grid
-from .io import atomic_h5, on_root, write_dataset
+from .io import atomic_h5, write_dataset
+from .mpi import on_root
 
 DENSITY_UNITS = "GeV^-1 cm^-3"
 INTENSITY_UNITS = "GeV^-1 cm^-2 s^-1 sr^-1"

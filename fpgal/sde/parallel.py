@@ -76,39 +76,3 @@ def allreduce_sum(arr: np.ndarray, comm) -> np.ndarray:
         total = np.empty_like(np.ascontiguousarray(arr))
     comm.Bcast(total, root=0)
     return total
-
-
-# ------------------------------------------------------------------------------ collective errors
-_SAME_KIND = (ValueError, TypeError, KeyError, IndexError, ArithmeticError, NotImplementedError, FileNotFoundError,
-              RuntimeError)
-
-
-def collective(fn, comm, what: str = "the set-up"):
-    """Run ``fn()`` on every rank of ``comm``; if it raises on any rank, raise on every rank (no deadlock).
-
-    Every rank must call this (it is collective: one ``allgather``). The failing rank(s) re-raise their
-    own exception; the others raise an exception of the same kind (ValueError, TypeError, ... else
-    RuntimeError) whose message names the lowest failing rank and repeats its message. ``comm`` None
-    or of size one: just ``fn()``. Used wherever user input (spectra, sources, tensors, ...) is
-    evaluated rank by rank before a collective call.
-    """
-    err = None
-    try:
-        out = fn()
-    except Exception as exc:  # noqa: BLE001 - re-raised below, on all ranks
-        err, out = exc, None
-    if comm is None or comm.Get_size() == 1:
-        if err is not None:
-            raise err
-        return out
-    report = None if err is None else (type(err).__name__, str(err))
-    reports = comm.allgather(report)
-    failed = [(rank, r) for rank, r in enumerate(reports) if r is not None]
-    if not failed:
-        return out
-    if err is not None:
-        raise err
-    rank, (name, message) = failed[0]
-    kind = next((k for k in _SAME_KIND if k.__name__ == name), RuntimeError)
-    raise kind(f"{what} failed on MPI rank {rank} ({name}): {message}")
-

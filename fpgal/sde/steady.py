@@ -37,8 +37,9 @@ from ..log import get_logger
 from ..result import CRDensity
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
-from .checks import check_seed, positive_int, positive_number, spectrum_values
-from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, collective, default_comm, my_chunks, rank_size
+from ..checks import check_seed, positive_int, positive_number, spectrum_values
+from ..mpi import collective
+from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
 from .stepping import TRACE_STEP_KPC
 
 log = get_logger(__name__)

@@ -39,8 +39,8 @@ from ..diffusion import check_tensor_values, energy_factors, is_separable
 from ..grid import Grid
 from ..log import get_logger
 from ..result import CRDensity
-from ..sde.checks import spectrum_values
-from ..sde.parallel import collective
+from ..checks import spectrum_values
+from ..mpi import collective
 from ..sources import cell_averages
 from . import operator as op
 from .losses import normalize_losses

@@ -228,6 +228,12 @@ class FakeComm:
         self.sent = obj
         return obj if self.rank == root else self.from_root
 
+    def Ibarrier(self):
+        return self
+
+    def Test(self):
+        return True
+
 
 def test_collective_save_writes_on_rank_0_only(tmp_path):
     g, spatial, factor = _factorized_case()
@@ -257,7 +263,7 @@ def test_collective_save_raises_rank_0_error_everywhere(tmp_path):
 
 
 def test_unpicklable_error_is_sent_as_a_runtime_error():
-    from fpgal.io import on_root
+    from fpgal.mpi import on_root
 
     class Unpicklable(Exception):
         def __init__(self):

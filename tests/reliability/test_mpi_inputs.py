@@ -103,7 +103,9 @@ def _main(out_dir: str) -> None:
             case()
             report[name] = {"error": None, "message": ""}
         except Exception as exc:  # noqa: BLE001 - reported to the test
-            report[name] = {"error": type(exc).__name__, "message": str(exc)}
+            # the message and its notes: another rank's error is re-raised with a note naming that rank
+            report[name] = {"error": type(exc).__name__,
+                            "message": " ".join([str(exc), *getattr(exc, "__notes__", [])])}
         comm.Barrier()
     Path(out_dir, f"rank{comm.Get_rank()}.json").write_text(json.dumps(report))
 
@@ -134,7 +136,7 @@ def reports(tmp_path_factory) -> list[dict]:
 ])
 def test_error_on_one_rank_raises_on_every_rank(reports, case, kind, culprit):
     (r0, r1), _ = reports
-    # rank 1 raises its own error; rank 0 one of the same kind that names rank 1 and repeats the message
+    # rank 1 raises its own error; rank 0 a copy of it (same type and message) with a note naming rank 1
     assert r1[case]["error"] == kind, r1[case]
     assert culprit in r1[case]["message"]
     assert r0[case]["error"] == kind, r0[case]
