@@ -36,6 +36,7 @@ from typing import Callable
 import numpy as np
 
 from .fields.base import as_points
+from .registry import Registry
 
 R_SUN_KPC = 8.5
 CRPROPA_R_MAX_KPC = 22.0   # rMax of CRPropa 3's SourcePulsarDistribution
@@ -296,7 +297,7 @@ class PointSource(SourceDistribution):
         return f"PointSource(center_kpc={self.center_kpc.tolist()})"
 
 
-_REGISTRY: dict[str, Callable[..., SourceDistribution]] = {
+_SOURCES = Registry("source distribution", {
     "pulsar": PulsarSpiral,
     "snr": CaseBhattacharya,
     "case-bhattacharya": CaseBhattacharya,
@@ -305,20 +306,18 @@ _REGISTRY: dict[str, Callable[..., SourceDistribution]] = {
     "uniform": Uniform,
     "gaussian": GaussianBlob,
     "point": PointSource,
-}
+})
 
 
 def register_source(name: str, factory: Callable[..., SourceDistribution]) -> None:
-    """Add a user's source class under ``name`` (for the config's ``source.distribution``)."""
-    _REGISTRY[name.lower()] = factory
+    """Add a user's source class under ``name`` (for the config's ``source.distribution``; names are
+    case-insensitive, ``_`` = ``-``, :mod:`fpgal.registry`)."""
+    _SOURCES.register(name, factory)
 
 
 def source_from_name(name: str, **kw) -> SourceDistribution:
     """Build a source distribution by name: pulsar, snr, lorimer2006, yusifov2004, uniform, gaussian, point."""
-    key = str(name).lower().replace("_", "-")
-    if key not in _REGISTRY:
-        raise ValueError(f"unknown source distribution {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[key](**kw)
+    return _SOURCES.factory(name)(**kw)
 
 
 def cell_averages(source: Callable, grid, points_per_axis: int = 2, mask: np.ndarray | None = None,

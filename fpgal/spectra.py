@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from . import units
+from .registry import Registry
 
 # ------------------------------------------------------------------------------------ kinematics
 
@@ -247,28 +248,26 @@ class SmoothBrokenPowerLaw(_Spectrum):
 
 # ------------------------------------------------------------------------------------ registry
 
-SPECTRA: dict[str, Callable[..., Any]] = {
-    "power_law": PowerLaw,
+SPECTRA = Registry("spectrum type", {
+    "power-law": PowerLaw,
     "powerlaw": PowerLaw,
-    "smooth_broken_power_law": SmoothBrokenPowerLaw,
-    "broken_power_law": SmoothBrokenPowerLaw,
+    "smooth-broken-power-law": SmoothBrokenPowerLaw,
+    "broken-power-law": SmoothBrokenPowerLaw,
     "sbpl": SmoothBrokenPowerLaw,
-}
+})
 
 
 def register_spectrum(name: str, factory: Callable[..., Any]) -> None:
-    """Make ``factory(**params)`` (any class whose instances are ``Q_E(E_GeV)`` callables) available by name."""
+    """Make ``factory(**params)`` (any class whose instances are ``Q_E(E_GeV)`` callables) available by
+    name (case-insensitive, ``_`` = ``-``, :mod:`fpgal.registry`)."""
     if not callable(factory):
         raise ValueError(f"register_spectrum: factory for {name!r} must be callable, got {factory!r}")
-    SPECTRA[name.lower()] = factory
+    SPECTRA.register(name, factory)
 
 
 def spectrum_from_name(name: str, **params: Any):
     """Build a spectrum from its registry name, e.g. ``spectrum_from_name("sbpl", alpha1=-2.4)``."""
-    key = str(name).lower().replace("-", "_")
-    if key not in SPECTRA:
-        raise ValueError(f"unknown spectrum type {name!r}; known: {', '.join(sorted(SPECTRA))}")
-    factory = SPECTRA[key]
+    factory = SPECTRA.factory(name)
     if dataclasses.is_dataclass(factory):
         allowed = {f.name for f in dataclasses.fields(factory)}
         unknown = sorted(set(params) - allowed)

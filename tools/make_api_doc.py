@@ -16,6 +16,7 @@ MODULES = {
     "fpgal.config": ["load_config", "config_from_dict", "Config", "ConfigError"],
     "fpgal.io": ["atomic_h5", "write_dataset", "write_provenance"], "fpgal.data": ["data_dir", "data_file"],
     "fpgal.mpi": ["world", "collective", "on_root", "wait_all"],
+    "fpgal.registry": ["registry_key", "Registry"],
     "fpgal.launch": ["parse_np", "relaunch", "launch_command"],
     "fpgal.pipeline": ["run_study"],
 }

@@ -42,6 +42,7 @@ import numpy as np
 
 from ..fields.base import as_points
 from .interp import trilinear
+from ..registry import Registry
 
 KPC_PC = 1.0e3
 COMPONENTS = ("HI", "H2", "HII")
@@ -415,12 +416,13 @@ class GasCube(GasModel):
 
 
 # ------------------------------------------------------------------------------------ registry
-_REGISTRY: dict[str, Callable[..., GasModel]] = {}
+_GAS = Registry("gas model")
 
 
 def register_gas(name: str, factory: Callable[..., GasModel]) -> None:
-    """Make ``gas_from_name(name, **kw)`` call ``factory(**kw)`` (names are case-insensitive)."""
-    _REGISTRY[name.lower()] = factory
+    """Make ``gas_from_name(name, **kw)`` call ``factory(**kw)`` (names are case-insensitive, ``_`` = ``-``,
+    :mod:`fpgal.registry`)."""
+    _GAS.register(name, factory)
 
 
 def _nakanishi(sun_distance_kpc: float | None = None, **kw) -> GasModel:
@@ -456,10 +458,7 @@ def gas_from_name(name: str, **kw) -> GasModel:
         return GasCube.load(key[5:])
     if "+" in key:
         return Sum(*(gas_from_name(part, **kw) for part in key.split("+")))
-    factory = _REGISTRY.get(key.lower())
-    if factory is None:
-        raise ValueError(f"unknown gas model {name!r}; known: {', '.join(sorted(_REGISTRY))}, cube:<file.h5>, a+b")
-    return factory(**kw)
+    return _GAS.factory(key, extra_names=("cube:<file.h5>", "a+b"))(**kw)
 
 
 __all__ = ["GasModel", "NakanishiSofue", "Ferriere", "Uniform", "Sum", "GasCube", "trilinear",

@@ -15,30 +15,28 @@ from .gridded import Gridded
 from .jf12 import JF12
 from .uf23 import MODELS as UF23_MODELS
 from .uf23 import UF23
+from ..registry import Registry, registry_key
 
-_REGISTRY: dict[str, Callable[..., FieldLike]] = {
+_FIELDS = Registry("field model", {
     "jf12": lambda **kw: JF12(solenoidal=False, **kw),
     "jf12-solenoidal": lambda **kw: JF12(solenoidal=True, **kw),
     "uniform": Uniform,
     "ring": Ring,
     "logspiral": LogSpiral,
     "xfield": XField,
-}
+})
 
 
 def field_names() -> list[str]:
     """All accepted names (``gridded:<file.h5>`` stands for any HDF5 table path)."""
-    return ([f"uf23:{m}" for m in UF23_MODELS] + sorted(_REGISTRY) + ["gridded:<file.h5>"])
+    return [f"uf23:{m}" for m in UF23_MODELS] + _FIELDS.names() + ["gridded:<file.h5>"]
 
 
 def register_field(name: str, factory: Callable[..., FieldLike]) -> None:
     """Make ``field_from_name(name, **kw)`` return ``factory(**kw)`` (a callable (N,3) kpc → (N,3) μG)."""
-    key = name.lower()
-    if key.startswith(("uf23", "gridded:")) or key in _REGISTRY:
+    if registry_key(name).startswith(("uf23", "gridded:")) or name in _FIELDS:
         raise ValueError(f"register_field: name {name!r} is taken; known: {', '.join(field_names())}")
-    if not callable(factory):
-        raise TypeError(f"register_field: factory {factory!r} is not callable")
-    _REGISTRY[key] = factory
+    _FIELDS.register(name, factory)
 
 
 def field_from_name(name: str, **kw) -> FieldLike:
@@ -59,6 +57,6 @@ def field_from_name(name: str, **kw) -> FieldLike:
         if not path:
             raise ValueError("field model 'gridded:' needs a file path, e.g. gridded:field.h5")
         return Gridded.load(path, **kw)
-    if low in _REGISTRY:
-        return _REGISTRY[low](**kw)
+    if name in _FIELDS:
+        return _FIELDS.factory(name)(**kw)
     raise ValueError(f"unknown field model {name!r}; expected one of {', '.join(field_names())}")
