@@ -42,5 +42,10 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'fpgal' has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    """The public names, the lazily imported ones included (tab completion in notebooks)."""
+    return sorted(set(__all__) | set(globals()))
+
+
 __all__ = ["Grid", "CRDensity", "Box", "Cylinder", "diffusion", "fields", "units", "solve_steady", "sde",
            "emission", "gas", "sources", "spectra", "transport", "analysis", "__version__"]

@@ -38,3 +38,10 @@ def test_builtin_spellings_still_work():
     assert isinstance(sources.source_from_name("case_bhattacharya"), sources.CaseBhattacharya)
     assert isinstance(gas.gas_from_name("Nakanishi_Sofue"), gas.NakanishiSofue)
     assert fields.field_from_name("JF12_solenoidal") is not None
+
+
+def test_lazy_package_lists_its_names():
+    import fpgal
+    names = dir(fpgal)
+    for lazy in ("solve_steady", "sde", "emission", "gas", "sources", "spectra", "analysis"):
+        assert lazy in names
