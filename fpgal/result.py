@@ -174,7 +174,8 @@ class CRDensity:
 
     def intensity(self) -> np.ndarray:
         """Differential intensity J = β c n / 4π, GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, shape of ``density``."""
-        return (self.beta() * units.c_cm_s / (4 * np.pi))[:, None, None, None] * self.density
+        from .spectra import intensity_per_density
+        return intensity_per_density(self.E_GeV, self.mass_GeV)[:, None, None, None] * self.density
 
     flux = intensity
 

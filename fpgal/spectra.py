@@ -64,6 +64,12 @@ def beta(E_GeV, mass_GeV: float = units.m_p_GeV):
     return 1.0 / dp_dE(E_GeV, mass_GeV)
 
 
+def intensity_per_density(E_GeV, mass_GeV: float = units.m_p_GeV):
+    """β c / 4π in cm s⁻¹ sr⁻¹: the differential intensity J = β c n / 4π (GeV⁻¹ cm⁻² s⁻¹ sr⁻¹) of an
+    isotropic density n (GeV⁻¹ cm⁻³) of particles with kinetic energy E [GeV] and rest energy m."""
+    return beta(E_GeV, mass_GeV) * units.c_cm_s / units.sr_full_sky
+
+
 def rigidity_to_kinetic_GeV(R_GV, Z: int = 1, mass_GeV: float = units.m_p_GeV):
     """Kinetic energy per particle [GeV] at rigidity R [GV]: p c = |Z| R, E = √(p² + m²) − m."""
     return kinetic_energy_GeV(abs(Z) * np.asarray(R_GV, dtype=float), mass_GeV)

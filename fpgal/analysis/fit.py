@@ -46,7 +46,7 @@ import numpy as np
 
 from .. import units
 from ..log import get_logger
-from ..spectra import SmoothBrokenPowerLaw, beta, momentum_GeV
+from ..spectra import SmoothBrokenPowerLaw, intensity_per_density, momentum_GeV
 from .crdata import DEFAULT_E_MAX_GeV, DEFAULT_E_MIN_GeV, FLUX_UNITS, PER_M2_TO_PER_CM2, CRData
 
 log = get_logger(__name__)
@@ -113,7 +113,7 @@ class LocalBasis:
         E = np.asarray(E_GeV, dtype=float)
         Phi = abs(Z) * float(phi_GV)
         Es = E + Phi
-        J_lis = beta(Es, self.mass_GeV) * units.c_cm_s / (4 * np.pi) * spectrum(Es) * self(Es)
+        J_lis = intensity_per_density(Es, self.mass_GeV) * spectrum(Es) * self(Es)
         if Phi == 0.0:
             return J_lis
         m = self.mass_GeV

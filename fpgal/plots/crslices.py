@@ -7,8 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
+from .. import units
 from ..io import atomic_path
 from ..result import CRDensity
+from ..spectra import intensity_per_density
 
 
 def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=(-8.5, 0.0, 0.0),
@@ -32,7 +34,7 @@ def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=
     fig.colorbar(im, ax=axes[:2], label=f"n(E = {g.E_GeV[iE]:.3g} GeV) [GeV$^{{-1}}$ cm$^{{-3}}$]", shrink=0.9)
     try:
         loc = cr.local_spectrum(center_kpc=sun_kpc, radius_kpc=0.1)
-        J = cr.beta() * 2.99792458e10 / (4 * np.pi) * loc * 1e4  # → m^-2
+        J = intensity_per_density(g.E_GeV, cr.mass_GeV) * loc * units.m_cm ** 2  # per m² instead of per cm²
         axes[2].loglog(g.E_GeV, g.E_GeV ** 2.7 * J, "k.-")
     except ValueError as exc:
         axes[2].text(0.1, 0.5, str(exc), wrap=True, transform=axes[2].transAxes)

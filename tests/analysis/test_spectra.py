@@ -133,3 +133,13 @@ def test_registry_and_config_round_trip():
         spectra.spectrum_from_name("lognormal")
     with pytest.raises(ValueError, match="unknown parameter"):
         spectra.spectrum_from_name("sbpl", gamma=2)
+
+
+def test_intensity_per_density_is_beta_c_over_4pi():
+    # J = β c n / 4π: at 1 GeV kinetic energy a proton has β = √(1 − (m/(E+m))²)
+    from fpgal import units
+    from fpgal.spectra import intensity_per_density
+    m = units.m_p_GeV
+    beta = np.sqrt(1.0 - (m / (1.0 + m)) ** 2)
+    assert intensity_per_density(1.0) == pytest.approx(beta * 2.99792458e10 / (4 * np.pi), rel=1e-14)
+    assert intensity_per_density(1e6) == pytest.approx(2.99792458e10 / (4 * np.pi), rel=1e-9)
