@@ -17,6 +17,8 @@ from dataclasses import field as dc_field
 from pathlib import Path
 from typing import Any
 
+from . import units
+
 DEFAULT_STUDY = Path(__file__).resolve().parent / "default_study.toml"
 
 
@@ -45,7 +47,7 @@ class GridConfig:
 
 @dataclass(frozen=True)
 class ObserverConfig:
-    sun_distance_kpc: float = setting(8.5, "Distance Sun–Galactic centre; the Sun sits at (−d, 0, 0).",
+    sun_distance_kpc: float = setting(units.sun_distance_kpc, "Distance Sun–Galactic centre; the Sun sits at (−d, 0, 0).",
                                       min=0.0, min_exclusive=True, units="kpc")
     sun_z_kpc: float = setting(0.0, "Height of the Sun above the plane.", units="kpc")
 

@@ -204,7 +204,7 @@ class CRDensity:
         err = None if self.error is None else self.error * np.abs(f4)
         return CRDensity(self.grid, self.density * f4, err, self.meta, self.mass_GeV, comm=self.comm)
 
-    def local_spectrum(self, center_kpc=(-8.5, 0.0, 0.0), radius_kpc: float = 0.1,
+    def local_spectrum(self, center_kpc=units.sun_position_kpc, radius_kpc: float = 0.1,
                        interpolate: bool = True) -> np.ndarray:
         """Density averaged over the sphere |x − center| ≤ radius, GeV⁻¹ cm⁻³, shape (nE,).
 

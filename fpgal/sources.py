@@ -35,10 +35,11 @@ from typing import Callable
 
 import numpy as np
 
+from . import units
 from .fields.base import as_points
 from .registry import Registry
 
-R_SUN_KPC = 8.5
+R_SUN_KPC = units.sun_distance_kpc
 CRPROPA_R_MAX_KPC = 22.0   # rMax of CRPropa 3's SourcePulsarDistribution
 
 

@@ -35,6 +35,9 @@ c_cm_s: float = 2.99792458e10                      # exact
 m_p_GeV: float = 0.93827208816                     # proton rest energy, CODATA 2018
 m_p_g: float = 1.67262192369e-24
 sr_full_sky: float = 4.0 * math.pi
+# --- the Sun (galactocentric Cartesian, Sun on the negative x axis) ---------------------------
+sun_distance_kpc: float = 8.5                      # R⊙ of the reference study and CRPropa's source models
+sun_position_kpc: tuple = (-sun_distance_kpc, 0.0, 0.0)   # library default; a study's [observer] overrides it
 
 
 def kpc_to_cm(length_kpc):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import units
 from ..io import atomic_path
 from ..log import get_logger
 from ..result import CRDensity
@@ -118,7 +119,7 @@ def pulls_and_mask(ref: CRDensity, other: CRDensity, max_rel_error: float = 0.1)
 
 
 def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: float = 0.1,
-            map_energy_index: int | None = None, center_kpc=(-8.5, 0.0, 0.0), radius_kpc: float = 0.5,
+            map_energy_index: int | None = None, center_kpc=units.sun_position_kpc, radius_kpc: float = 0.5,
             labels: tuple[str, str] = ("grid", "sde"), plots: bool = True) -> CompareReport:
     """Compare ``sde_cr`` against the reference ``grid_cr``; write ``compare_report.txt``,
     ``compare_summary.json`` and PNGs (ratio maps, pull histogram, local spectra) into ``out_dir``.

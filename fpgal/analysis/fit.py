@@ -120,7 +120,7 @@ class LocalBasis:
         return J_lis * E * (E + 2 * m) / (Es * (Es + 2 * m))
 
 
-def local_basis(cr, spectrum_ref: Callable, center_kpc: Sequence[float] = (-8.5, 0.0, 0.0),
+def local_basis(cr, spectrum_ref: Callable, center_kpc: Sequence[float] = units.sun_position_kpc,
                 radius_kpc: float = 0.1) -> LocalBasis:
     """G_loc(E) = n_loc(E)/S_ref(E) from a CRDensity solved with the source spectrum ``spectrum_ref``.
 
@@ -439,7 +439,7 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
 
 def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, spectrum_ref: Callable, *,
                   initial: SmoothBrokenPowerLaw | None = None, free: Sequence[str] = DEFAULT_FREE,
-                  center_kpc: Sequence[float] = (-8.5, 0.0, 0.0), radius_kpc: float = 0.1,
+                  center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1,
                   E_min_GeV: float = DEFAULT_E_MIN_GeV, E_max_GeV: float = DEFAULT_E_MAX_GeV,
                   errors: str = "mean", phi_GV: float = 0.0, scale_errors: bool = True,
                   bounds: Mapping[str, tuple[float, float]] | None = None) -> FitResult:
@@ -475,7 +475,7 @@ def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, sp
 
 def fixed_spectrum_result(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData,
                           spectrum: Callable, spectrum_ref: Callable, *,
-                          center_kpc: Sequence[float] = (-8.5, 0.0, 0.0), radius_kpc: float = 0.1,
+                          center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1,
                           E_min_GeV: float = DEFAULT_E_MIN_GeV, E_max_GeV: float = DEFAULT_E_MAX_GeV,
                           errors: str = "mean", phi_GV: float = 0.0) -> dict[str, Any]:
     """χ² of a given spectrum (no fit) against the data, e.g. to compare ε runs with one shared Q(p).

@@ -40,6 +40,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import units
 from ..fields.base import as_points
 from .interp import trilinear
 from ..registry import Registry
@@ -161,7 +162,7 @@ class Ferriere(GasModel):
     normalisations (the model was fitted with R_sun = 8.5 kpc).
     """
 
-    def __init__(self, HI: bool = True, H2: bool = True, HII: bool = True, sun_distance_kpc: float = 8.5):
+    def __init__(self, HI: bool = True, H2: bool = True, HII: bool = True, sun_distance_kpc: float = units.sun_distance_kpc):
         super().__init__(HI=HI, H2=H2, HII=HII)
         if not (np.isfinite(sun_distance_kpc) and sun_distance_kpc > 3.0):
             raise ValueError(f"Ferriere: sun_distance_kpc={sun_distance_kpc!r}, expected a distance > 3 kpc")
@@ -430,7 +431,7 @@ def _nakanishi(sun_distance_kpc: float | None = None, **kw) -> GasModel:
 
 
 def _ferriere(sun_distance_kpc: float | None = None, **kw) -> GasModel:
-    return Ferriere(sun_distance_kpc=8.5 if sun_distance_kpc is None else sun_distance_kpc, **kw)
+    return Ferriere(sun_distance_kpc=units.sun_distance_kpc if sun_distance_kpc is None else sun_distance_kpc, **kw)
 
 
 def _uniform(sun_distance_kpc: float | None = None, n_H_cm3: float = 1.0, **kw) -> GasModel:

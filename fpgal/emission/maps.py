@@ -31,7 +31,7 @@ def default_step_kpc(cr: CRDensity) -> float:
 
 
 def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, nside: int,
-           observer_kpc=(-8.5, 0.0, 0.0), cross_section: str = "aafrag", particle: str = "gamma",
+           observer_kpc=units.sun_position_kpc, cross_section: str = "aafrag", particle: str = "gamma",
            helium_fraction: float = 0.1, cr_helium: CRDensity | None = None, absorption: bool = False,
            step_kpc: float | None = None, dz_kpc: float | None = 0.05, n_sub: int = 8, directions: np.ndarray | None = None,
            q: np.ndarray | None = None, timings: dict | None = None) -> np.ndarray:

@@ -8,6 +8,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
+from .. import units
 from ..io import atomic_path
 
 
@@ -56,7 +57,7 @@ def plot_pull_histogram(pull: np.ndarray, mask: np.ndarray, path, labels=("grid"
 
 
 def plot_local_ratio(E_GeV, local_ref, local_other, local_other_err, path, labels=("grid", "sde"),
-                     center_kpc=(-8.5, 0.0, 0.0), radius_kpc: float = 0.5) -> Path:
+                     center_kpc=units.sun_position_kpc, radius_kpc: float = 0.5) -> Path:
     """Local spectra E² n(E) of both solutions and their ratio."""
     E = np.asarray(E_GeV)
     fig, (a0, a1) = plt.subplots(2, 1, figsize=(6, 6), sharex=True, gridspec_kw=dict(height_ratios=[2, 1]))

@@ -13,7 +13,7 @@ from ..result import CRDensity
 from ..spectra import intensity_per_density
 
 
-def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=(-8.5, 0.0, 0.0),
+def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=units.sun_position_kpc,
             title: str = "") -> Path:
     """Three panels: n(x, y, z≈0), n(x, y≈0, z) at the grid energy nearest ``energy_GeV``, and E^2.7 J(E) at the Sun."""
     g = cr.grid

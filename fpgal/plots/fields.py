@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import units
 from ..fields.base import FieldLike, evaluate_field
 
 #: streamlines are drawn only where |B_in-plane| >= this fraction of |B|
@@ -31,7 +32,7 @@ def _plane(field: FieldLike, u: np.ndarray, v: np.ndarray, plane: str) -> tuple[
 
 
 def plot_field(field: FieldLike, out_png: str | os.PathLike, title: str | None = None, extent_kpc: float = 20.0,
-               z_extent_kpc: float = 10.0, n_points: int = 241, sun_kpc=(-8.5, 0.0, 0.0),
+               z_extent_kpc: float = 10.0, n_points: int = 241, sun_kpc=units.sun_position_kpc,
                B_range_muG: tuple[float, float] | None = None, dpi: int = 130) -> Path:
     """Write a two-panel PNG (face-on z=0, edge-on y=0) of ``field``'s lines over |B|; returns the path."""
     import matplotlib.pyplot as plt
