@@ -4,7 +4,7 @@ Coordinates are galactocentric Cartesian, kpc, right-handed, Sun on the negative
 (see :mod:`fpgal.coordinates`). Spatial arrays are indexed ``[ix, iy, iz]`` (numpy C order, z
 fastest); CR densities add a leading energy axis, ``[iE, ix, iy, iz]``.
 
-Named meshes live in ``meshes/*.toml`` at the repository root::
+Named meshes live in ``meshes/*.toml`` at the repository root (``fpgal/meshes`` links there, so wheels carry them)::
 
     name = "milkyway-0.5kpc"
     description = "..."
@@ -29,7 +29,7 @@ import numpy as np
 
 from . import units
 
-MESH_DIR = Path(__file__).resolve().parent.parent / "meshes"
+MESH_DIR = Path(__file__).resolve().parent / "meshes"   # a link to the repository's meshes/ (a folder in wheels)
 
 Axis = tuple[float, float, int]
 

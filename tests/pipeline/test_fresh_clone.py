@@ -97,14 +97,17 @@ def test_non_editable_install_carries_the_tables(clone, tmp_path):
                for p in (clone / "fpgal" / "data" / sub).glob("*.txt")}
     assert len(shipped) >= 29 and shipped <= names
     assert "fpgal/default_study.toml" in names
+    assert {f"fpgal/meshes/{p.name}" for p in (clone / "meshes").glob("*.toml")} <= names   # named meshes too
 
     site = tmp_path / "site"
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site),
           str(wheel)], cwd=tmp_path, env=_env(tmp_path))
     probe = ("import fpgal, fpgal.data as d; from fpgal.analysis import crdata; from fpgal.emission import data as e; "
              "print(fpgal.__file__); print(d.data_dir()); print(len(crdata.list_experiments()), "
-             "len(crdata.list_experiments(species='He')), e.load_lhaaso_km2a('inner').E_GeV.size)")
+             "len(crdata.list_experiments(species='He')), e.load_lhaaso_km2a('inner').E_GeV.size); "
+             "print(fpgal.Grid.from_mesh('milkyway-0.25kpc').shape)")
     lines = _run([sys.executable, "-c", probe], cwd=tmp_path, env=_env(site)).stdout.split("\n")
     assert lines[0] == str(site / "fpgal" / "__init__.py")
     assert lines[1] == str(site / "fpgal" / "data")
     assert lines[2] == "14 10 10"
+    assert lines[3] == "(160, 160, 32)"          # the default study's named mesh, read from the installed package
