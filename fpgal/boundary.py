@@ -11,8 +11,8 @@ import math
 
 import numpy as np
 
-from .fields.base import as_points
 from .grid import Grid
+from .points import as_points
 
 
 class Box:

@@ -24,7 +24,8 @@ from typing import Callable, Protocol, runtime_checkable
 
 import numpy as np
 
-from .fields.base import FieldLike, as_points, evaluate_field, unit_direction
+from .fields.base import FieldLike, evaluate_field, unit_direction
+from .points import as_points
 
 
 @runtime_checkable

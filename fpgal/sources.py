@@ -36,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from . import units
-from .fields.base import as_points
+from .points import as_points
 from .registry import Registry
 
 R_SUN_KPC = units.sun_distance_kpc

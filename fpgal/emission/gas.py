@@ -41,7 +41,7 @@ from typing import Callable
 import numpy as np
 
 from .. import units
-from ..fields.base import as_points
+from ..points import as_points
 from .interp import trilinear
 from ..registry import Registry
 

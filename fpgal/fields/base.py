@@ -10,6 +10,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..points import as_points  # noqa: F401 - re-exported: fields take positions like the rest
+
 #: Below this magnitude [μG] the field direction is undefined and ``unit_direction`` returns 0.
 B_FLOOR_MUG = 1.0e-12
 
@@ -17,18 +19,6 @@ B_FLOOR_MUG = 1.0e-12
 @runtime_checkable
 class FieldLike(Protocol):
     def __call__(self, xyz_kpc: np.ndarray) -> np.ndarray: ...
-
-
-def as_points(xyz_kpc: np.ndarray) -> np.ndarray:
-    """Validate positions: float array (N, 3), finite; a single point (3,) becomes (1, 3)."""
-    xyz = np.asarray(xyz_kpc, dtype=float)
-    if xyz.ndim == 1 and xyz.shape[0] == 3:
-        xyz = xyz[None, :]
-    if xyz.ndim != 2 or xyz.shape[1] != 3:
-        raise ValueError(f"positions must have shape (N, 3) in kpc, got shape {xyz.shape}")
-    if not np.all(np.isfinite(xyz)):
-        raise ValueError("positions contain NaN or inf")
-    return xyz
 
 
 def evaluate_field(field: FieldLike, xyz_kpc: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 
 from .. import units
 from ..diffusion import evaluate_tensor, is_separable
-from ..fields.base import as_points
+from ..points import as_points
 
 #: default central-difference step for ∇·S [kpc] (see module docstring)
 FD_STEP_KPC = 1.0e-3

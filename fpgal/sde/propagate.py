@@ -7,7 +7,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ..diffusion import check_tensor_values
-from ..fields.base import as_points
+from ..points import as_points
 from ..checks import check_seed, positive_int
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate

@@ -24,8 +24,8 @@ import math
 
 import numpy as np
 
-from ..fields.base import as_points
 from ..log import get_logger
+from ..points import as_points
 
 log = get_logger(__name__)
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import units
 from ..spectra import beta
-from ..fields.base import as_points
+from ..points import as_points
 
 #: π⁰ rest energy [GeV] (PDG), as in Kafexhiu et al. 2014.
 M_PI0_GEV = 0.1349768
