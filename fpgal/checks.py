@@ -29,14 +29,19 @@ def check_seed(seed, owner: str = "SDE"):
     return seed
 
 
+def _as_float(value, message: str) -> float:
+    """``float(value)``; TypeError with ``message`` for booleans and anything float() refuses."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(message)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(message) from exc
+
+
 def positive_int(value, name: str, owner: str = "SDE") -> int:
     """``value`` as an int ≥ 1 (integral floats such as 1e5 are accepted; booleans, NaN, 2.5, 0 are not)."""
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name}={value!r}; expected a positive integer")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{owner}: {name}={value!r}; expected a positive integer") from exc
+    v = _as_float(value, f"{owner}: {name}={value!r}; expected a positive integer")
     if not (math.isfinite(v) and v >= 1 and v == int(v)):
         raise ValueError(f"{owner}: {name}={value!r}; expected a positive integer (>= 1)")
     return int(v)
@@ -46,12 +51,7 @@ def positive_number(value, name: str, unit: str, owner: str = "SDE", optional: b
     """``value`` as a finite float > 0 (``None`` passes when ``optional``)."""
     if value is None and optional:
         return None
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{owner}: {name}={value!r}; expected a positive number in {unit}")
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{owner}: {name}={value!r}; expected a positive number in {unit}") from exc
+    v = _as_float(value, f"{owner}: {name}={value!r}; expected a positive number in {unit}")
     if not (math.isfinite(v) and v > 0):
         raise ValueError(f"{owner}: {name}={value!r}; expected a finite positive number in {unit}")
     return v
