@@ -102,31 +102,28 @@ class Entry:
 
 LHAASO_PAPER = ("LHAASO Collaboration (Cao et al.), PRL 131, 151001 (2023), arXiv:2305.05372, "
                 "Supplemental Material Table {table}")
+
+
+def _lhaaso_entry(region: str, table: str, longitudes: str) -> Entry:
+    """LHAASO-KM2A diffuse intensity of one sky region (Supplemental Tables S2 inner, S3 outer)."""
+    return Entry(
+        out=f"gamma_rays/LHAASO-KM2A_2023_{region}.txt",
+        raw_columns=("log10E_lo", "log10E_hi", "E", "I", "stat_lo", "stat_hi", "sys"),
+        columns=("E", "I", "stat_lo", "stat_hi", "sys", "log10E_lo", "log10E_hi"),
+        raw_header="# Columns: logErec_min logErec_max E_TeV phi stat_lo stat_up sys",
+        meta=dict(dataset=f"LHAASO-KM2A-2023-{region}", experiment="LHAASO-KM2A",
+                  reference=LHAASO_PAPER.format(table=table),
+                  species="gamma", quantity="intensity", quantity_units="TeV^-1 cm^-2 s^-1 sr^-1",
+                  abscissa="energy", abscissa_units="TeV",
+                  comment=f"diffuse emission of the {region} Galaxy, {longitudes}, |b| < 5 deg; "
+                          "stat_lo/stat_hi: statistical 1-sigma errors below/above, sys: systematic error "
+                          "(symmetric), all absolute in the units of I; log10E_lo/log10E_hi: log10 of the "
+                          "reconstructed-energy bin edges in TeV"))
+
+
 OTHER = {
-    "gamma_rays/LHAASO_KM2A_2023_TableS2_inner.txt": Entry(
-        out="gamma_rays/LHAASO-KM2A_2023_inner.txt",
-        raw_columns=("log10E_lo", "log10E_hi", "E", "I", "stat_lo", "stat_hi", "sys"),
-        columns=("E", "I", "stat_lo", "stat_hi", "sys", "log10E_lo", "log10E_hi"),
-        raw_header="# Columns: logErec_min logErec_max E_TeV phi stat_lo stat_up sys",
-        meta=dict(dataset="LHAASO-KM2A-2023-inner", experiment="LHAASO-KM2A", reference=LHAASO_PAPER.format(table="S2"),
-                  species="gamma", quantity="intensity", quantity_units="TeV^-1 cm^-2 s^-1 sr^-1",
-                  abscissa="energy", abscissa_units="TeV",
-                  comment="diffuse emission of the inner Galaxy, 15 deg < l < 125 deg, |b| < 5 deg; "
-                          "stat_lo/stat_hi: statistical 1-sigma errors below/above, sys: systematic error "
-                          "(symmetric), all absolute in the units of I; log10E_lo/log10E_hi: log10 of the "
-                          "reconstructed-energy bin edges in TeV")),
-    "gamma_rays/LHAASO_KM2A_2023_TableS3_outer.txt": Entry(
-        out="gamma_rays/LHAASO-KM2A_2023_outer.txt",
-        raw_columns=("log10E_lo", "log10E_hi", "E", "I", "stat_lo", "stat_hi", "sys"),
-        columns=("E", "I", "stat_lo", "stat_hi", "sys", "log10E_lo", "log10E_hi"),
-        raw_header="# Columns: logErec_min logErec_max E_TeV phi stat_lo stat_up sys",
-        meta=dict(dataset="LHAASO-KM2A-2023-outer", experiment="LHAASO-KM2A", reference=LHAASO_PAPER.format(table="S3"),
-                  species="gamma", quantity="intensity", quantity_units="TeV^-1 cm^-2 s^-1 sr^-1",
-                  abscissa="energy", abscissa_units="TeV",
-                  comment="diffuse emission of the outer Galaxy, 125 deg < l < 235 deg, |b| < 5 deg; "
-                          "stat_lo/stat_hi: statistical 1-sigma errors below/above, sys: systematic error "
-                          "(symmetric), all absolute in the units of I; log10E_lo/log10E_hi: log10 of the "
-                          "reconstructed-energy bin edges in TeV")),
+    "gamma_rays/LHAASO_KM2A_2023_TableS2_inner.txt": _lhaaso_entry("inner", "S2", "15 deg < l < 125 deg"),
+    "gamma_rays/LHAASO_KM2A_2023_TableS3_outer.txt": _lhaaso_entry("outer", "S3", "125 deg < l < 235 deg"),
     "gamma_rays/Ackermann2012_diffuse_Fig17.txt": Entry(
         out="gamma_rays/Fermi-LAT_Ackermann2012_Fig17.txt",
         raw_columns=("E", "E2I_lo", "E2I", "E2I_hi"),
