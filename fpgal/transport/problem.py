@@ -341,6 +341,9 @@ class TransportProblem:
             "wall_time_s": t_total, "n_ranks": dgrid.size, "peak_rss_MB_rank0": peak,
             "tensor": repr(self.tensor), "source": repr(self.source), "spectrum": repr(self.spectrum),
             "boundary": repr(self.boundary), "losses": repr(self.losses),
+            # continuous losses move particles between energies: n(E) depends on Q at E' > E, so
+            # reweighting the solution by a new injection spectrum (analysis.fit) is not exact
+            "energy_coupled": bool(self.continuous),
         }
         meta.update(neg)
         return meta

@@ -249,3 +249,23 @@ def test_csr_columns_sorted_for_any_row_numbering():
         mats.append(dense)
     # rows are the box's cells in both cases; column c of the lexicographic matrix is column perm[c]
     np.testing.assert_array_equal(mats[1][:, perm], mats[0])
+
+
+def test_energy_coupling_flag_set_by_the_solver_and_kept_in_the_file(tmp_path):
+    """Continuous losses couple energies, so the solve must say so (``meta["energy_coupled"]``):
+    the fit then reports its reweighting as approximate instead of exact. Catastrophic losses keep
+    every energy independent and the flag false. The flag survives save/load."""
+    from fpgal.analysis.fit import local_basis
+    from fpgal.transport.losses import ContinuousRate
+    from fpgal.result import CRDensity
+    grid = Grid((-2, 2, 6), (-2, 2, 6), (-2, 2, 6), E_GeV=np.geomspace(10, 1000, 4))
+    src = GaussianBlob((0, 0, 0), 0.5)
+    spec = lambda E: E ** -2.0  # noqa: E731
+    coupled = solve_steady(grid, Isotropic(1e28), src, spec, losses=ContinuousRate(lambda x, E: -1e-14 * E))
+    local = solve_steady(grid, Isotropic(1e28), src, spec, losses=CatastrophicRate(lambda x, E: 1e-16))
+    assert coupled.meta["energy_coupled"] is True and local.meta["energy_coupled"] is False
+    loaded = CRDensity.load(coupled.save(tmp_path / "coupled.h5"))
+    assert bool(loaded.meta["energy_coupled"]) is True
+    near_center = (0.0, 0.0, 0.0)
+    assert local_basis(loaded, spec, center_kpc=near_center, radius_kpc=1.0).exact is False
+    assert local_basis(local, spec, center_kpc=near_center, radius_kpc=1.0).exact is True
