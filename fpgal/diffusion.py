@@ -8,8 +8,9 @@
 * :class:`Isotropic` — ``D_ij = D(E) δ_ij``.
 
 A *tensor* is any callable ``tensor(xyz_kpc (N, 3), E_GeV: float) -> (N, 3, 3)`` in cm²/s
-(symmetric, positive definite). Write your own by implementing that one method; see
-``docs/custom_tensor.md``. Optional attributes make solvers faster:
+(symmetric, positive definite). Write your own by implementing that one method, or subclass
+:class:`SeparableTensor` and write ``energy_factor`` and ``spatial`` (docs/numerics.md, "Writing a
+custom tensor"; ``examples/custom_tensor.py``). Optional attributes make solvers faster:
 
 * ``energy_factor(E_GeV) -> float`` and ``spatial(xyz_kpc) -> (N, 3, 3)``: declares that
   ``tensor(x, E) = energy_factor(E) * spatial(x)`` (separable; the anisotropy does not change with
@@ -79,6 +80,24 @@ class PowerLaw:
 
     def __repr__(self) -> str:
         return f"PowerLaw(D0_cm2_s={self.D0_cm2_s:.4g}, E0_GeV={self.E0_GeV}, delta={self.delta})"
+
+
+class SeparableTensor:
+    """Base class of a separable tensor ``D(x, E) = energy_factor(E) · spatial(x)`` [cm²/s].
+
+    Subclasses write ``energy_factor(E_GeV) -> float`` (cm²/s) and ``spatial(xyz_kpc) -> (N, 3, 3)``
+    (dimensionless, symmetric positive definite); ``__call__`` is their product, and the solvers
+    then solve one spatial problem for every energy (:func:`is_separable`).
+    """
+
+    def energy_factor(self, E_GeV: float) -> float:
+        raise NotImplementedError(f"{type(self).__name__}.energy_factor(E_GeV) -> float in cm²/s is not written")
+
+    def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__}.spatial(xyz_kpc) -> (N, 3, 3) is not written")
+
+    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+        return self.energy_factor(E_GeV) * self.spatial(as_points(xyz_kpc))
 
 
 def _as_energy_law(d: float | Callable) -> Callable:

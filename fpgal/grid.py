@@ -1,7 +1,7 @@
 """The computational grid: a cell-centred Cartesian box in galactocentric kpc plus an energy axis.
 
 Coordinates are galactocentric Cartesian, kpc, right-handed, Sun on the negative x axis
-(see :mod:`fpgal.coordinates`). Spatial arrays are indexed ``[ix, iy, iz]`` (numpy C order, z
+(the Sun's position: :data:`fpgal.units.sun_position_kpc`). Spatial arrays are indexed ``[ix, iy, iz]`` (numpy C order, z
 fastest); CR densities add a leading energy axis, ``[iE, ix, iy, iz]``.
 
 Named meshes live in ``meshes/*.toml`` at the repository root (``fpgal/meshes`` links there, so wheels carry them)::

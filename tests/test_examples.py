@@ -25,6 +25,7 @@ def _load_example(name: str):
 
 
 def test_custom_tensor_example(tmp_path):
+    pytest.importorskip("petsc4py")
     ex = _load_example("custom_tensor")
     mesh = tmp_path / "tiny.toml"
     mesh.write_text('[space]\nx_kpc = [-20.0, 20.0, 12]\ny_kpc = [-20.0, 20.0, 12]\nz_kpc = [-4.0, 4.0, 6]\n'
