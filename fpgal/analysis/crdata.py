@@ -37,6 +37,8 @@ import numpy as np
 from .. import units
 from ..data import DataPath, TableFormatError, list_tables, read_header
 from ..data import read_table as _read_fpgal_table
+from ..species import M_HE4_GeV, SPECIES, Species  # noqa: F401  (re-exported: crdata.Species, crdata.SPECIES)
+from ..species import species_info as _species_info
 from ..spectra import dR_dE, rigidity_to_kinetic_GeV
 
 FLUX_UNITS = "GeV^-1 m^-2 s^-1 sr^-1"
@@ -63,18 +65,6 @@ OPTIONAL_COLUMNS = ("x_lo", "x_hi", "tot_lo", "tot_hi")
 ERROR_COLUMNS = ("stat_lo", "stat_hi", "sys_lo", "sys_hi")
 
 
-@dataclass(frozen=True)
-class Species:
-    """A CR nucleus: charge number Z, mass number A, rest energy [GeV]."""
-
-    symbol: str
-    Z: int
-    A: int
-    mass_GeV: float
-
-
-M_HE4_GeV = 3.7273794066     # ⁴He nucleus (α particle) rest energy [GeV], CODATA 2018 (3727.3794066 MeV)
-SPECIES = {"H": Species("H", 1, 1, units.m_p_GeV), "He": Species("He", 2, 4, M_HE4_GeV)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -214,11 +204,8 @@ def to_kinetic_energy(x, J, quantity: str, Z: int = 1, mass_GeV: float = units.m
 
 
 def species_info(symbol: str) -> Species:
-    """Z, A and rest energy of a species symbol of :data:`SPECIES` (``"H"``, ``"He"``)."""
-    try:
-        return SPECIES[symbol]
-    except KeyError:
-        raise ValueError(f"CR species {symbol!r}; expected one of {list(SPECIES)}") from None
+    """Z, A and rest energy of a species symbol of :data:`SPECIES` (``"H"``, ``"He"``; :mod:`fpgal.species`)."""
+    return _species_info(symbol)
 
 
 def _check_header(meta: dict[str, str], where: str) -> tuple[Species, str]:
@@ -280,7 +267,7 @@ def read_table(path: DataPath) -> CRData:
 
 def table_paths(data_dir: str | os.PathLike | None = None, species: str = "H") -> dict[str, DataPath]:
     """All tables of one species: data set label (header key ``dataset``) → path, sorted by label."""
-    species_info(species)
+    species = species_info(species).symbol
     out: dict[str, DataPath] = {}
     for path in list_tables(SUBDIR, data_dir):
         meta = read_header(path)
