@@ -32,6 +32,13 @@ class Registry:
         for n in (name, *aliases):
             self._factories[registry_key(n)] = factory
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (KeyError naming it if it is not registered)."""
+        key = registry_key(name)
+        if key not in self._factories:
+            raise KeyError(f"{self.kind} {name!r} is not registered")
+        del self._factories[key]
+
     def __contains__(self, name: str) -> bool:
         try:
             return registry_key(name) in self._factories

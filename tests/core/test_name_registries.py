@@ -18,18 +18,26 @@ def test_registry_key_and_unknown_names():
         reg.register("d", 3)
 
 
-@pytest.mark.parametrize("register, build, factory", [
-    (sources.register_source, sources.source_from_name, lambda: sources.GaussianBlob((0, 0, 0), 1.0)),
-    (spectra.register_spectrum, spectra.spectrum_from_name, lambda: (lambda E: np.asarray(E) ** -2.0)),
-    (gas.register_gas, gas.gas_from_name, lambda **kw: gas.Uniform(2.0)),
-    (fields.register_field, fields.field_from_name, lambda: (lambda xyz: np.ones_like(xyz))),
+@pytest.mark.parametrize("register, build, factory, table", [
+    (sources.register_source, sources.source_from_name, lambda: sources.GaussianBlob((0, 0, 0), 1.0),
+     sources._SOURCES),
+    (spectra.register_spectrum, spectra.spectrum_from_name, lambda: (lambda E: np.asarray(E) ** -2.0),
+     spectra.SPECTRA),
+    (gas.register_gas, gas.gas_from_name, lambda **kw: gas.Uniform(2.0), gas._GAS),
+    (fields.register_field, fields.field_from_name, lambda: (lambda xyz: np.ones_like(xyz)), fields._FIELDS),
 ])
-def test_user_entries_found_under_either_spelling(register, build, factory):
+def test_user_entries_found_under_either_spelling(register, build, factory, table):
     register("my_test_entry", factory)
-    for spelling in ("my_test_entry", "my-test-entry", "My_Test-Entry"):
-        assert build(spelling) is not None
-    with pytest.raises(ValueError, match="my-test-entry"):   # the known names are listed in the error
-        build("no_such_entry")
+    try:
+        for spelling in ("my_test_entry", "my-test-entry", "My_Test-Entry"):
+            assert build(spelling) is not None
+        with pytest.raises(ValueError, match="my-test-entry"):   # the known names are listed in the error
+            build("no_such_entry")
+    finally:
+        table.unregister("My-Test_entry")        # leave the process-wide table as it was
+    assert "my_test_entry" not in table
+    with pytest.raises(KeyError, match="my_test_entry"):
+        table.unregister("my_test_entry")
 
 
 def test_builtin_spellings_still_work():

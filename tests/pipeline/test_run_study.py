@@ -48,9 +48,26 @@ def test_run_study_products_and_resume(tmp_path):
     with h5py.File(out / "cr/cr_eps_0.1.h5") as h5:
         assert h5.attrs["layout"] == "factorized"          # separable tensor, no losses: G(x) and f(E) stored
         assert h5["spatial"].attrs["units"] == "GeV^-1 cm^-3" and "config" in h5["provenance"].attrs
-    # the fit rescaling is applied: the γ map normalisation follows Q0 of the fit
+    # the fit rescaling is applied: the γ map normalisation follows the fitted spectrum. The map is
+    # linear in n, so map(fitted) / map(reference solve) = Q_fit/S_ref at the energies that make 1 TeV
+    # photons; with α1 and Q0 free that ratio is not 1, and it equals a direct sky map of the rescaled density
     fit = json.loads((out / "fit/fit_eps_0.1.json").read_text())
     assert fit["dof"] > 0 and np.isfinite(fit["chi2"])
+    from fpgal.emission import products
+    from fpgal.pipeline import rescale_from_fit_json
+    from fpgal.result import CRDensity
+    from fpgal import builders
+    maps_fit, E_maps, _ = products.load_h5(out / "skymaps/eps_0.1_maps.h5")
+    cr_ref = CRDensity.load(out / "cr/cr_eps_0.1.h5")
+    cr_fit = rescale_from_fit_json(cr_ref, out / "fit/fit_eps_0.1.json", builders.build_spectrum(cfg))
+    from fpgal import emission
+    sk = cfg.skymap
+    direct = {name: emission.skymap(c, builders.build_gas(cfg), E_maps, sk.nside, observer_kpc=cfg.sun_kpc,
+                                    cross_section=sk.cross_section, particle=sk.particle,
+                                    helium_fraction=sk.helium_fraction)
+              for name, c in (("fit", cr_fit), ("ref", cr_ref))}
+    np.testing.assert_allclose(maps_fit, direct["fit"], rtol=1e-10)
+    assert abs(np.sum(direct["ref"]) / np.sum(direct["fit"]) - 1.0) > 0.01   # the rescaling mattered
 
     # resume: nothing is recomputed
     before = mtimes(out)
