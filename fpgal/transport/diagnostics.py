@@ -182,8 +182,8 @@ def ring_test(h_kpc: float, epsilon: float = 1e-4, R0_kpc: float = 4.0, sigma_kp
 
 def _run_ring_test(h_kpc: float, epsilon: float, R0_kpc: float, sigma: float, scheme: str,
                    petsc_options: dict | None) -> dict:
-    from . import solve_steady
     from ..diffusion import FieldAligned, Isotropic
+    from .problem import TransportProblem
     L = R0_kpc + 3.0
     nxy = int(round(2 * L / h_kpc)) | 1  # odd: the axis runs through cell centres, no vertex has B = 0
     L = 0.5 * nxy * h_kpc
@@ -192,10 +192,9 @@ def _run_ring_test(h_kpc: float, epsilon: float, R0_kpc: float, sigma: float, sc
     boundary = Box()  # z = ±1 kpc dominates escape; circles up to R0 + 3 kpc lie inside (no staircase)
     src = RingSource(R0_kpc, sigma)
     d_par = 1.0e28
-    n_iso = solve_steady(grid, Isotropic(d_par), src, lambda E: 1.0, boundary=boundary,
-                         petsc_options=petsc_options, gather="all", scheme=scheme)
-    n_eps = solve_steady(grid, FieldAligned(RingField(), epsilon, d_par), src, lambda E: 1.0, boundary=boundary,
-                         petsc_options=petsc_options, gather="all", scheme=scheme)
+    n_iso, n_eps = (TransportProblem(grid, tensor, src, lambda E: 1.0, boundary=boundary, scheme=scheme)
+                    .solve(petsc_options=petsc_options, gather="all")
+                    for tensor in (Isotropic(d_par), FieldAligned(RingField(), epsilon, d_par)))
     M_iso = float(n_iso.density.sum())
     M_eps = float(n_eps.density.sum())
     k_eff = M_iso / M_eps
