@@ -75,6 +75,7 @@ class LocalBasis:
     G: np.ndarray
     mass_GeV: float = units.m_p_GeV
     exact: bool = True
+    Z: int = 1                     # charge number: force-field Φ = Z φ, rigidity R = p/Z
 
     def __post_init__(self) -> None:
         E = np.asarray(self.E_GeV, dtype=float)
@@ -108,10 +109,11 @@ class LocalBasis:
             raise ValueError(f"LocalBasis: energies outside the grid range [{lo:.4g}, {hi:.4g}] GeV requested")
         return np.exp(self._spline(np.log(np.clip(E, lo, hi))))
 
-    def flux_cm2(self, spectrum: Callable, E_GeV, phi_GV: float = 0.0, Z: int = 1) -> np.ndarray:
-        """Model intensity J = β c/(4π) Q_E(E) G_loc(E) in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹ (force field if φ > 0)."""
+    def flux_cm2(self, spectrum: Callable, E_GeV, phi_GV: float = 0.0, Z: int | None = None) -> np.ndarray:
+        """Model intensity J = β c/(4π) Q_E(E) G_loc(E) in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹ (force field if φ > 0,
+        Φ = |Z| φ with the basis' charge number unless ``Z`` is given)."""
         E = np.asarray(E_GeV, dtype=float)
-        Phi = abs(Z) * float(phi_GV)
+        Phi = abs(self.Z if Z is None else Z) * float(phi_GV)
         Es = E + Phi
         J_lis = intensity_per_density(Es, self.mass_GeV) * spectrum(Es) * self(Es)
         if Phi == 0.0:
@@ -133,7 +135,14 @@ def local_basis(cr, spectrum_ref: Callable, center_kpc: Sequence[float] = units.
         raise ValueError(f"local_basis: the reference spectrum is not positive at E_GeV = "
                          f"{cr.E_GeV[~np.isfinite(S) | (S <= 0)].tolist()}")
     exact = not bool(cr.meta.get("energy_coupled", False))
-    return LocalBasis(np.asarray(cr.E_GeV, dtype=float), n_loc / S, cr.mass_GeV, exact)
+    return LocalBasis(np.asarray(cr.E_GeV, dtype=float), n_loc / S, cr.mass_GeV, exact, _charge_of(cr.mass_GeV))
+
+
+def _charge_of(mass_GeV: float) -> int:
+    """Z of the species in :data:`fpgal.species.SPECIES` with this rest energy (1 when none matches)."""
+    from ..species import SPECIES
+    hits = [sp.Z for sp in SPECIES.values() if abs(sp.mass_GeV - mass_GeV) <= 1e-6 * sp.mass_GeV]
+    return hits[0] if hits else 1
 
 
 # ------------------------------------------------------------------------------------ result
@@ -216,6 +225,9 @@ class FitResult:
             "phi_GV": float(self.phi_GV), "error_model": self.error_model, "exact": bool(self.exact),
             "success": bool(self.success), "message": self.message, "nfev": int(self.nfev),
             "at_bound": list(self.at_bound),
+            "Z": int(self.basis.Z), "mass_GeV": float(self.basis.mass_GeV),
+            "R_br_GV": float(self.spectrum.p_br_GeV / self.basis.Z),
+            "R_knee_GV": float(self.spectrum.p_knee_GeV / self.basis.Z),
             "notes": list(self.notes), "flux_units": FLUX_UNITS,
         }
 
@@ -285,7 +297,7 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     sets, notes = [], []
     for d in _as_list(data):
         w = d.select(E_min_GeV, E_max_GeV)
-        inside = (w.E_GeV >= lo) & (w.E_GeV + Phi <= hi)
+        inside = (w.E_GeV >= lo) & (w.E_GeV + abs(basis.Z) * Phi <= hi)
         if not np.all(inside):
             msg = (f"{d.experiment}: {int((~inside).sum())} point(s) in the fit window lie outside the grid "
                    f"energies [{lo:.4g}, {hi:.4g}] GeV and are left out")
@@ -488,7 +500,7 @@ def fixed_spectrum_result(cr, data: Mapping[str, CRData] | Iterable[CRData] | CR
     total, n = 0.0, 0
     for d in _as_list(data):
         w = d.select(E_min_GeV, E_max_GeV)
-        w = w.take((w.E_GeV >= lo) & (w.E_GeV + phi_GV <= hi))
+        w = w.take((w.E_GeV >= lo) & (w.E_GeV + abs(basis.Z) * phi_GV <= hi))
         if not w.n:
             continue
         model = basis.flux_cm2(spectrum, w.E_GeV, phi_GV) / PER_M2_TO_PER_CM2
@@ -499,5 +511,98 @@ def fixed_spectrum_result(cr, data: Mapping[str, CRData] | Iterable[CRData] | CR
     return {"chi2": total, "n_points": n, "chi2_by_experiment": out}
 
 
+# ------------------------------------------------------------------------------------ species and the knee
+#
+# A second species X (helium) is fitted in four named steps, none of which re-solves the transport:
+# species_basis (the proton Green's function re-labelled in rigidity, fpgal.species), species_window
+# (the proton fit window at equal rigidity), initial_spectrum (eq. 2 in rigidity as a momentum law
+# with p = Z R) and fit_species / knee_comparison (fit_local_flux without and with the knee break).
+
+#: parameters the knee option frees (w_knee stays at the start model's value)
+KNEE_FREE = ("p_knee_GeV", "alpha3")
+#: start values of eq. 2 in rigidity, per species: R_br [GV], α1, α2, w; knee R_knee [GV], α3, w_knee
+SPECIES_START = {"H": dict(R_br_GV=500.0, alpha1=-2.35, alpha2=-2.1, w=0.1),
+                 "He": dict(R_br_GV=500.0, alpha1=-2.3, alpha2=-2.05, w=0.1)}
+KNEE_START = dict(R_knee_GV=3.0e6, alpha3=-3.0, w_knee=0.1)
+KNEE_RANGE_GV = (3.0e5, 3.0e7)          # the knee rigidity is kept inside this range
+
+
+def species_basis(cr_p, spectrum_ref_p: Callable, species: str = "H",
+                  center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1) -> LocalBasis:
+    """G_loc of ``species`` from a proton solution: for X ≠ H the proton G_loc re-labelled in rigidity,
+
+    G_X(E_X(R)) = G_p(E_p(R))  (:func:`fpgal.species.relabel_in_rigidity`, pure diffusion only),
+
+    on the energies E_X at the proton grid's rigidities, with X's mass and charge.
+    """
+    from ..species import relabel_in_rigidity, species_info
+    sp = species_info(species)
+    if sp.symbol == "H":
+        return local_basis(cr_p, spectrum_ref_p, center_kpc, radius_kpc)
+    unit = lambda E: np.ones_like(np.asarray(E, dtype=float))  # noqa: E731  (G = n / 1)
+    cr_x = relabel_in_rigidity(cr_p, spectrum_ref_p, unit, sp)
+    return local_basis(cr_x, unit, center_kpc, radius_kpc)
+
+
+def species_window(E_min_GeV: float, E_max_GeV: float, species: str = "H") -> tuple[float, float]:
+    """The proton kinetic-energy window [E_min, E_max] as the window of ``species`` at equal rigidity [GeV]."""
+    from ..species import SPECIES, species_info
+    lo, hi = SPECIES["H"].same_rigidity_energy_GeV(np.array([E_min_GeV, E_max_GeV], dtype=float),
+                                                   species_info(species))
+    return float(lo), float(hi)
+
+
+def initial_spectrum(species: str = "H", knee: bool = False) -> SmoothBrokenPowerLaw:
+    """Start model of eq. 2 in rigidity for ``species`` (:data:`SPECIES_START`, :data:`KNEE_START`).
+
+    Q(R) ∝ (R/R_br)^α1 [1 + (R/R_br)^(1/w)]^((α2−α1) w) is the same law in momentum with p_br = Z R_br
+    (p = Z R; the normalisation per unit p is that per unit R divided by Z and is fitted anyway).
+    """
+    from ..species import species_info
+    sp = species_info(species)
+    s = SPECIES_START.get(sp.symbol, SPECIES_START["He"])
+    knee = dict(p_knee_GeV=sp.Z * KNEE_START["R_knee_GV"], alpha3=KNEE_START["alpha3"],
+                w_knee=KNEE_START["w_knee"]) if knee else {}
+    return SmoothBrokenPowerLaw(Q0=1.0, p_br_GeV=sp.Z * s["R_br_GV"], alpha1=s["alpha1"], alpha2=s["alpha2"],
+                                w=s["w"], mass_GeV=sp.mass_GeV, **knee)
+
+
+def fit_species(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRData] | CRData,
+                initial: SmoothBrokenPowerLaw, *, free: Sequence[str] = DEFAULT_FREE, knee: bool = False,
+                E_min_GeV: float = DEFAULT_E_MIN_GeV, E_max_GeV: float = DEFAULT_E_MAX_GeV, phi_GV: float = 0.0,
+                spectrum_ref: Callable | None = None) -> FitResult:
+    """Eq. 2 fitted to one species' data on its basis; ``knee`` also frees p_knee and α3 (w_knee fixed),
+    with the knee rigidity kept in :data:`KNEE_RANGE_GV` (p_knee = Z R_knee)."""
+    free = tuple(free)
+    bounds = None
+    if knee:
+        if initial.p_knee_GeV <= 0:
+            initial = initial.replace(p_knee_GeV=basis.Z * KNEE_START["R_knee_GV"], alpha3=KNEE_START["alpha3"],
+                                      w_knee=KNEE_START["w_knee"])
+        free = free + tuple(p for p in KNEE_FREE if p not in free)
+        bounds = {"p_knee_GeV": (basis.Z * KNEE_RANGE_GV[0], basis.Z * KNEE_RANGE_GV[1])}
+    else:
+        initial = initial.replace(p_knee_GeV=0.0)
+    return fit_local_flux(basis, data, initial, spectrum_ref=spectrum_ref, free=free, E_min_GeV=E_min_GeV,
+                          E_max_GeV=E_max_GeV, phi_GV=phi_GV, bounds=bounds)
+
+
+def knee_comparison(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRData] | CRData,
+                    initial: SmoothBrokenPowerLaw, *, free: Sequence[str] = DEFAULT_FREE,
+                    E_min_GeV: float = DEFAULT_E_MIN_GeV, E_max_GeV: float = DEFAULT_E_MAX_GeV,
+                    phi_GV: float = 0.0, spectrum_ref: Callable | None = None) -> dict[str, FitResult]:
+    """The same data and window fitted without and with the knee: ``{"no_knee": ..., "knee": ...}``.
+
+    The knee fit starts from the no-knee minimum (its shape below the knee), so the two χ² compare the
+    extra break alone.
+    """
+    plain = fit_species(basis, data, initial, free=free, knee=False, E_min_GeV=E_min_GeV, E_max_GeV=E_max_GeV,
+                        phi_GV=phi_GV, spectrum_ref=spectrum_ref)
+    kneed = fit_species(basis, data, plain.spectrum.replace(p_knee_GeV=0.0), free=free, knee=True,
+                        E_min_GeV=E_min_GeV, E_max_GeV=E_max_GeV, phi_GV=phi_GV, spectrum_ref=spectrum_ref)
+    return {"no_knee": plain, "knee": kneed}
+
+
 __all__ = ["LocalBasis", "FitResult", "local_basis", "fit_local_flux", "fit_injection", "fixed_spectrum_result",
-           "DEFAULT_FREE"]
+           "DEFAULT_FREE", "species_basis", "species_window", "initial_spectrum", "fit_species", "knee_comparison",
+           "KNEE_FREE"]
