@@ -71,6 +71,18 @@ NONNEGATIVE_INT = _number(int, 0)
 EPSILON = _number(float, 0.0, lo_inclusive=False, hi=1.0)
 POSITIVE = _number(float, 0.0, lo_inclusive=False)
 
+
+def SPACINGS(text: str) -> list[float]:
+    """argparse type: comma-separated positive mesh spacings in kpc, e.g. ``1,0.5,0.25``."""
+    try:
+        values = [POSITIVE(t.strip()) for t in text.split(",") if t.strip()]
+    except argparse.ArgumentTypeError:
+        values = []
+    if len(values) < 2:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected at least two comma-separated spacings > 0 in kpc, "
+                                         "e.g. 1,0.5,0.25")
+    return values
+
 EPILOG = ("PETSc options (-ksp_type, -pc_type, -ksp_monitor, -log_view, ...) may follow the positional "
           "arguments of solve/run and override the [solver] table of the config.")
 
@@ -141,6 +153,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="output HDF5 file (default: <output_dir>/sde/sde_eps_<ε>.h5)")
     _add_np(p)
 
+    p = sub.add_parser("converge", help="the study on successively finer meshes: change per refinement, observed "
+                       "order and Richardson error of every product and finding", epilog=EPILOG)
+    _add_config(p, required=False)
+    p.add_argument("--meshes", type=SPACINGS, default=[1.0, 0.5, 0.25], metavar="H1,H2,...",
+                   help="cubic cell sizes in kpc, coarse to fine with one ratio (default: 1,0.5,0.25; "
+                   "0.125 kpc is 6.6e6 cells, ≈ 11 GB)")
+    p.add_argument("--out", help="output folder (default: <output_dir>/convergence)")
+    _add_np(p)
+
     p = sub.add_parser("fit", help="fit the injection spectrum Q(p) to the local proton data")
     _add_config(p)
     p.add_argument("cr", nargs="+", help="CRDensity HDF5 file(s) from `fpgal solve` (one per ε)")
@@ -188,8 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    if petsc and args.command not in ("solve", "run", "sde"):
-        parser.error(f"PETSc options {sorted(petsc)} only apply to solve, run and sde")
+    if petsc and args.command not in ("solve", "run", "sde", "converge"):
+        parser.error(f"PETSc options {sorted(petsc)} only apply to solve, run, sde and converge")
     install_signal_handlers()
     if getattr(args, "np", None):
         from .launch import parse_np, relaunch

@@ -130,6 +130,16 @@ def cmd_sde(args, petsc_opts) -> int:
     return 0
 
 
+def cmd_converge(args, petsc_opts) -> int:
+    from .analysis.convergence import converge
+    cfg = _checked(load(args), {"solve", "fit", "skymap"})
+    out = Path(args.out) if args.out else Path(cfg.output_dir) / "convergence"
+    converge(cfg, args.meshes, out, petsc_options=petsc_opts, report=_print0)
+    if mpi_rank_size()[0] == 0:
+        _print0(f"wrote {out / 'convergence.md'} and {out / 'convergence.json'}\n" + (out / "convergence.md").read_text())
+    return 0
+
+
 def cmd_fit(args, petsc_opts) -> int:
     from .pipeline import fit_files, on_root
     cfg = _checked(load(args), {"fit"})

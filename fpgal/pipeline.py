@@ -365,7 +365,7 @@ def _write_json(path: Path, payload: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------ checks at the door
-ALL_STAGES = ("fields", "solve", "sde", "fit", "skymap", "ratios", "spectra", "summary")
+ALL_STAGES = ("fields", "solve", "sde", "fit", "skymap", "ratios", "spectra", "mesh_error", "summary")
 #: fpgal's temporary files (:func:`fpgal.io.atomic_path`: ``.<name>.<8 random characters>.partial``)
 PARTIAL_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
 
@@ -548,6 +548,11 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
     if "spectra" in want and map_files:
         stage("spectra", maps_key("spectra", cfg, recorded),
               lambda: (spectra_stage(cfg, map_files, out / "spectra"), {}))
+    if "mesh_error" in want and map_files:
+        # the study once more at twice the spacing: the Richardson error of every finding (summary.md)
+        from .analysis.convergence import companion_stage
+        stage("mesh_error", stage_key("mesh_error", maps_key("mesh_error", cfg, recorded), fit_key(cfg)),
+              lambda: companion_stage(cfg, out, petsc_options), collective_stage=True)
     summary = out / "summary.md"
     if "summary" in want:
         def write():

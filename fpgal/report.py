@@ -133,7 +133,9 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
                            for p, v in d.get("values", {}).items())
         md.append(f"| {k} | {_fmt(d.get('chi2'), 4)}/{d.get('dof')} | {params} |")
     ratio_info = e.get("ratios", {}).get("info", {})
-    md += ["", "## The paper's findings, measured on this run", ""] + [f"- {x}" for x in findings(cfg, fit_info, ratio_info)]
+    from .analysis.convergence import mesh_error_notes     # each verdict with its mesh's Richardson error
+    lines = mesh_error_notes(findings(cfg, fit_info, ratio_info), e.get("mesh_error", {}).get("info"))
+    md += ["", "## The paper's findings, measured on this run", ""] + [f"- {x}" for x in lines]
     nd = [e.get(f"solve_eps_{x:g}", {}).get("info", {}).get("numerical_diffusion_over_epsilon") for x in cfg.diffusion.epsilon]
     nd_text = ", ".join(f"ε = {x:g}: {_fmt(v)}" for x, v in zip(cfg.diffusion.epsilon, nd) if v is not None)
     md += ["", "Reading these verdicts: the scheme's numerical perpendicular diffusion, estimated by the ring test on this "
