@@ -164,6 +164,9 @@ class Config:
     data_dir: str = setting("", "Folder of reference tables replacing the ones shipped in fpgal/data "
                                 "(default: $FPGAL_DATA, else the packaged tables; format: docs/data.md).")
     log_level: str = setting("INFO", "Logging level.", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    plugins: list = setting([], "Python files (relative to this config) or module names imported before the "
+                                "run; they register user fields, sources, spectra or gas models by name "
+                                "(fpgal.plugins, docs/architecture.md).")
     grid: GridConfig = dc_field(default_factory=GridConfig)
     observer: ObserverConfig = dc_field(default_factory=ObserverConfig)
     field: FieldConfig = dc_field(default_factory=FieldConfig)
@@ -305,7 +308,20 @@ def load_config(path: str | Path | None = None, overrides: dict | None = None) -
                           f"study, or start from {str(DEFAULT_STUDY)!r}")
     for dotted, value in (overrides or {}).items():
         apply_override(data, dotted, value)
+    if data.get("plugins"):
+        data["plugins"] = _load_plugins(data["plugins"], path.resolve().parent)
     return config_from_dict(data, text=text)
+
+
+def _load_plugins(entries: Any, base_dir: Path) -> list[str]:
+    """Import the study's plugins before validation (they register the names the config uses)."""
+    from .plugins import PluginError, load_plugins
+    if not isinstance(entries, list):
+        raise ConfigError(f"plugins = {entries!r}: expected a list of .py files or module names")
+    try:
+        return load_plugins(entries, base_dir)
+    except PluginError as exc:
+        raise ConfigError(f"plugins: {exc}") from None
 
 
 def apply_override(data: dict, dotted: str, value: Any) -> None:
