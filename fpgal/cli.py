@@ -138,6 +138,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default="", help="comma-separated subset of stages to run (default: all)")
     _add_np(p)
 
+    p = sub.add_parser("scan", help="every field model × every ε of [scan] (solve → fit → maps → χ² against "
+                       "LHAASO-KM2A): scan.csv, scan.md, plots (docs/scan.md)", epilog=EPILOG)
+    _add_config(p, required=False)
+    p.add_argument("--force", action="store_true", help="recompute every (model, ε) even if its outputs are current")
+    _add_np(p)
+
     p = sub.add_parser("solve", help="steady-state grid solution (PETSc) for each ε of the config", epilog=EPILOG)
     _add_config(p)
     p.add_argument("--epsilon", type=EPSILON, action="append", help="solve only this ε in (0, 1] (repeatable)")
@@ -209,8 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    if petsc and args.command not in ("solve", "run", "sde", "converge"):
-        parser.error(f"PETSc options {sorted(petsc)} only apply to solve, run, sde and converge")
+    if petsc and args.command not in ("solve", "run", "sde", "converge", "scan"):
+        parser.error(f"PETSc options {sorted(petsc)} only apply to solve, run, sde, converge and scan")
     install_signal_handlers()
     if getattr(args, "np", None):
         from .launch import parse_np, relaunch

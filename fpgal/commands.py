@@ -109,6 +109,14 @@ def cmd_run(args, petsc_opts) -> int:
     return 0
 
 
+def cmd_scan(args, petsc_opts) -> int:
+    from .scan import run_scan
+    result = run_scan(load(args), petsc_options=petsc_opts, force=args.force)
+    _print0(f"scan: {result.csv} ({sum(len(b) for b in result.rows.values())} rows, "
+            f"{len(result.computed)} stages computed)\nsummary: {result.files[1]}")
+    return 0
+
+
 def cmd_solve(args, petsc_opts) -> int:
     from .pipeline import solve_all
     from .pipeline import collective

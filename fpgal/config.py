@@ -157,6 +157,26 @@ class SkymapConfig:
     helium_fraction: float = setting(0.1, "Number fraction of helium relative to hydrogen in the gas.", min=0.0)
 
 
+#: `fpgal scan` defaults: the eight UF23 variants and JF12 solenoidal; ten ε log-spaced 1e-3 … 1 (ε = 1 isotropic)
+SCAN_MODELS = [f"uf23:{m}" for m in ("base", "neCL", "expX", "spur", "cre10", "synCG", "twistX", "nebCor")] + \
+    ["jf12-solenoidal"]
+SCAN_EPSILON = [float(f"{10.0 ** (-3.0 + k / 3.0):.6g}") for k in range(10)]
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    models: list = setting(SCAN_MODELS, "`fpgal scan`: field models to scan (names as field.model; field.params "
+                           "apply only to the study's own field.model).", nonempty=True)
+    epsilon: list = setting(SCAN_EPSILON, "`fpgal scan`: anisotropies ε = D⊥/D∥, each in (0, 1] (ε = 1 isotropic; "
+                            "the inner/outer ratio plot divides by ε = 1 when present).",
+                            min=0.0, max=1.0, min_exclusive=True, nonempty=True)
+    nuclei_factor: float = setting(1.0, "`fpgal scan`: fixed factor on the predicted γ intensity for CR nuclei "
+                                   "heavier than protons (1: protons only; ~1.5–1.8 is the usual nuclear "
+                                   "enhancement, docs/scan.md).", min=0.0, min_exclusive=True)
+    nuclei_factor_free: bool = setting(False, "`fpgal scan`: fit the nuclei factor instead (analytic best-fit "
+                                       "scale of the predicted LHAASO inner+outer spectra, one per model and ε).")
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole study. ``text`` keeps the TOML it came from (written into every output's provenance)."""
@@ -179,6 +199,7 @@ class Config:
     sde: SDEConfig = dc_field(default_factory=SDEConfig)
     fit: FitConfig = dc_field(default_factory=FitConfig)
     skymap: SkymapConfig = dc_field(default_factory=SkymapConfig)
+    scan: ScanConfig = dc_field(default_factory=ScanConfig)
     text: str = dc_field(default="", metadata=dict(internal=True), compare=False)
 
     @property
@@ -282,10 +303,29 @@ def _cross_checks(cfg: Config) -> None:
                           f"{cfg.grid.E_max_GeV}: expected E_min_GeV < E_max_GeV")
 
 
+def _check_scan(scan: ScanConfig) -> None:
+    """[scan]: known, distinct field-model names; distinct ε (as written in file names, 6 digits)."""
+    from .fields import field_names
+    from .fields.registry import _FIELDS
+    uf23 = {n.lower() for n in field_names() if n.startswith("uf23:")} | {"uf23"}
+    for name in scan.models:
+        ok = isinstance(name, str) and (name.strip().lower() in uf23 or name in _FIELDS
+                                        or (name.startswith("gridded:") and len(name) > 8))
+        if not ok:
+            raise ConfigError(f"config key 'scan.models': unknown field model {name!r}; expected names from "
+                              f"{', '.join(field_names())}")
+    for key, items in (("scan.models", [str(m).strip().lower() for m in scan.models]),
+                       ("scan.epsilon", [f"{e:g}" for e in scan.epsilon])):
+        dup = sorted({x for x in items if items.count(x) > 1})
+        if dup:
+            raise ConfigError(f"config key {key!r}: {dup} appear(s) more than once; expected distinct values")
+
+
 def config_from_dict(data: dict, text: str = "") -> Config:
     """Validate a parsed TOML dictionary into a :class:`Config`."""
     cfg = _build(Config, data, "")
     _cross_checks(cfg)
+    _check_scan(cfg.scan)
     return dataclasses.replace(cfg, text=text)
 
 
