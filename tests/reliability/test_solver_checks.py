@@ -23,7 +23,7 @@ from fpgal.transport.solver import DistributedGrid, KrylovSolver, accepted_resid
 
 GRID = Grid((-3, 3, 12), (-3, 3, 12), (-2, 2, 8), E_GeV=np.array([100.0]))
 SOURCE = GaussianBlob((0, 0, 0), 0.5)
-INDEFINITE = np.diag([1e28, 1e28, -1e28])      # cm²/s: one negative eigenvalue
+INDEFINITE = np.diag([1e28, -1e28, 1e28])      # cm²/s: one negative eigenvalue (along y)
 
 
 def indefinite(xyz, E):
