@@ -138,6 +138,12 @@ class FitConfig:
     phi_GV: float = setting(0.6, "Force-field solar modulation potential applied to the model flux "
                             "(lowers it by ~24 % at 10 GeV, 3 % at 100 GeV; 0 switches it off).", min=0.0,
                             units="GV")
+    knee: bool = setting(False, "Also fit p (and He) with the second, knee break of eq. 2 (p_knee, α3 free, "
+                         "w_knee = 0.1) in the knee window; the nuclei stage compares χ² with and without it and "
+                         "rescales its maps with the knee fits (docs/fit.md).")
+    knee_E_max_GeV: float = setting(1.0e7, "Upper end of the knee window (proton kinetic energy; helium at equal "
+                                    "rigidity); the window starts at E_min_GeV.", min=0.0, min_exclusive=True,
+                                    units="GeV")
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,27 @@ class SkymapConfig:
                                  choices=("aafrag", "kafexhiu", "kamae"))
     gas: str = setting("nakanishi-sofue", "Gas model (nakanishi-sofue, ferriere, uniform, cube:<file.h5>).")
     helium_fraction: float = setting(0.1, "Number fraction of helium relative to hydrogen in the gas.", min=0.0)
+
+
+@dataclass(frozen=True)
+class SpeciesConfig:
+    helium: bool = setting(False, "Add CR helium: the proton Green's function re-labelled in rigidity (same D∥ at "
+                           "equal rigidity, no new solve), its own eq. 2 fitted to the helium data, He–H/He–He "
+                           "emission (nuclei stage, docs/fit.md).")
+    epsilon: float = setting(0.1, "ε of the solve used by the nuclei stage (one of diffusion.epsilon).", min=0.0,
+                             max=1.0, min_exclusive=True)
+    helium_experiments: list = setting(["AMS-02", "PAMELA", "CALET", "DAMPE", "CREAM", "NUCLEON", "IceTop_IceCube",
+                                        "LHAASO_QGSJET-II-04"], "Helium data sets to fit (dataset labels or unique "
+                                       "prefixes of the He tables in fpgal/data/cosmic_rays/).", nonempty=True)
+
+
+@dataclass(frozen=True)
+class NeutrinosConfig:
+    enabled: bool = setting(False, "Neutrino sky (all-flavour and per-flavour) from the nuclei stage's CRs and the "
+                            "all-sky per-flavour E²F compared with IceCube's 2023 KRA-γ fits (docs/emission.md).")
+    E_min_GeV: float = setting(1.0e3, "Lowest neutrino energy.", min=0.0, min_exclusive=True, units="GeV")
+    E_max_GeV: float = setting(1.0e6, "Highest neutrino energy.", min=0.0, min_exclusive=True, units="GeV")
+    n_E: int = setting(10, "Number of neutrino energies (30 and 100 TeV are always added).", min=2)
 
 
 #: `fpgal scan` defaults: the eight UF23 variants and JF12 solenoidal; ten ε log-spaced 1e-3 … 1 (ε = 1 isotropic)
@@ -199,6 +226,8 @@ class Config:
     sde: SDEConfig = dc_field(default_factory=SDEConfig)
     fit: FitConfig = dc_field(default_factory=FitConfig)
     skymap: SkymapConfig = dc_field(default_factory=SkymapConfig)
+    species: SpeciesConfig = dc_field(default_factory=SpeciesConfig)
+    neutrinos: NeutrinosConfig = dc_field(default_factory=NeutrinosConfig)
     scan: ScanConfig = dc_field(default_factory=ScanConfig)
     text: str = dc_field(default="", metadata=dict(internal=True), compare=False)
 

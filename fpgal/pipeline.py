@@ -365,7 +365,7 @@ def _write_json(path: Path, payload: dict) -> None:
 
 
 # ------------------------------------------------------------------------------------------ checks at the door
-ALL_STAGES = ("fields", "solve", "sde", "fit", "skymap", "ratios", "spectra", "mesh_error", "summary")
+ALL_STAGES = ("fields", "solve", "sde", "fit", "nuclei", "skymap", "ratios", "spectra", "mesh_error", "summary")
 #: fpgal's temporary files (:func:`fpgal.io.atomic_path`: ``.<name>.<8 random characters>.partial``)
 PARTIAL_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
 
@@ -390,6 +390,9 @@ def check_study(cfg: Config, stages: set[str] | frozenset[str] = frozenset(ALL_S
         builders.build_gas(cfg)
     if "fit" in stages:
         _check_fit(cfg, grid)
+    if "nuclei" in stages:
+        from .analysis.nuclei import check_nuclei
+        check_nuclei(cfg)
 
 
 def _as_config_error(what: str, fn: Callable[[], T]) -> T:
@@ -526,6 +529,10 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
               lambda: _compare_stage(cr_paths[e0], sde_path, out / "compare"))
     if "fit" in want:
         stage("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit"))
+    if "nuclei" in want:
+        from .analysis.nuclei import nuclei_enabled, nuclei_key, nuclei_stage   # helium, knee, neutrinos
+        if nuclei_enabled(cfg):
+            stage("nuclei", nuclei_key(cfg), lambda: nuclei_stage(cfg, cr_paths, out / "nuclei"))
     map_files: dict[float, Path] = {}
     recorded: dict[float, str] = {}
     if "skymap" in want or "ratios" in want or "spectra" in want:

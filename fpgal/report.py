@@ -136,6 +136,8 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
     from .analysis.convergence import mesh_error_notes     # each verdict with its mesh's Richardson error
     lines = mesh_error_notes(findings(cfg, fit_info, ratio_info), e.get("mesh_error", {}).get("info"))
     md += ["", "## The paper's findings, measured on this run", ""] + [f"- {x}" for x in lines]
+    from .analysis.nuclei import summary_section          # helium, knee, neutrinos (nuclei stage)
+    md += summary_section(e.get("nuclei", {}).get("info", {}))
     nd = [e.get(f"solve_eps_{x:g}", {}).get("info", {}).get("numerical_diffusion_over_epsilon") for x in cfg.diffusion.epsilon]
     nd_text = ", ".join(f"ε = {x:g}: {_fmt(v)}" for x, v in zip(cfg.diffusion.epsilon, nd) if v is not None)
     md += ["", "Reading these verdicts: the scheme's numerical perpendicular diffusion, estimated by the ring test on this "
@@ -146,7 +148,7 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
            "A verdict that fails should be re-measured on a finer mesh (examples/icrc2025) and cross-checked with the "
            "SDE solver (`fpgal sde`, `fpgal compare`) before it is read as physics; nothing here is tuned to make a "
            "finding hold.", "", "## Figures", ""]
-    for name in ("fields", "fit", "ratios", "spectra") + tuple(k for k in e if k.startswith("skymap_")):
+    for name in ("fields", "fit", "nuclei", "ratios", "spectra") + tuple(k for k in e if k.startswith("skymap_")):
         for o in e.get(name, {}).get("outputs", []):
             if o.endswith(".png"):
                 md.append(f"![{o}]({o})")

@@ -202,6 +202,28 @@ class FitResult:
         phi = self.phi_GV if phi_GV is None else phi_GV
         return self.basis.flux_cm2(self.spectrum, E_GeV, phi) / PER_M2_TO_PER_CM2
 
+    def model_band(self, E_GeV, n_samples: int = 300, seed: int = 1, quantiles=(0.16, 0.84)) -> tuple[np.ndarray, np.ndarray]:
+        """1σ band of the model flux [GeV⁻¹ m⁻² s⁻¹ sr⁻¹]: quantiles over parameter sets drawn from
+        N(θ̂, covariance) in the fit variables (ln of the positive parameters). Parameters with an
+        infinite error and those at a bound (``at_bound``: their errors are not meaningful) are held at
+        the best fit."""
+        x0 = np.array([math.log(self.values[p]) if p in LOG_PARAMETERS else self.values[p] for p in self.values])
+        full = np.where(np.isfinite(self.covariance), self.covariance, 0.0)
+        held = np.array([not math.isfinite(self.errors[p]) or p in self.at_bound for p in self.values])
+        o, h = ~held, held
+        # the others conditioned on the held ones: Σ_oo − Σ_oh Σ_hh⁺ Σ_ho
+        cond = full[np.ix_(o, o)] - full[np.ix_(o, h)] @ np.linalg.pinv(full[np.ix_(h, h)]) @ full[np.ix_(h, o)]
+        cov = np.zeros_like(full)
+        cov[np.ix_(o, o)] = 0.5 * (cond + cond.T)
+        draws = np.random.default_rng(seed).multivariate_normal(x0, cov, size=int(n_samples), method="eigh")
+        fluxes = []
+        for x in draws:
+            params = {p: (math.exp(v) if p in LOG_PARAMETERS else v) for p, v in zip(self.values, x)}
+            params = {p: (min(v, 0.0) if p.startswith("alpha") else v) for p, v in params.items()}
+            fluxes.append(self.basis.flux_cm2(self.spectrum.replace(**params), E_GeV, self.phi_GV))
+        lo, hi = np.quantile(np.array(fluxes), quantiles, axis=0)
+        return lo / PER_M2_TO_PER_CM2, hi / PER_M2_TO_PER_CM2
+
     def summary(self) -> str:
         lines = [f"χ²/dof = {self.chi2:.2f}/{self.dof} = {self.chi2_per_dof:.3f} ({self.n_points} points, "
                  f"{self.E_min_GeV:.3g}–{self.E_max_GeV:.3g} GeV)"]

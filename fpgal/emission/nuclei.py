@@ -26,7 +26,7 @@ import numpy as np
 from .. import units
 from ..result import CRDensity
 from .cross_sections import MASS_GeV
-from .emissivity import _checked_density, check_energies, emissivity, production_matrix
+from .emissivity import apply_to, check_energies, emissivity, production_matrix
 from .maps import skymap
 
 SPECIES_KEYS = ("p", "He", "total")
@@ -48,7 +48,7 @@ def helium_emissivity(cr_helium: CRDensity, E_GeV, cross_section: str = "aafrag"
                          f"{MASS_GeV['He']} GeV (energies are kinetic energy per nucleus)")
     pm = production_matrix(E, cr_helium.grid.E_GeV, cr_helium.mass_GeV, "He", cross_section, particle,
                            helium_fraction, n_sub)
-    return pm.apply(_checked_density(cr_helium, "CR helium"))
+    return apply_to(pm, cr_helium, "CR helium")
 
 
 def species_skymaps(cr_p: CRDensity, cr_helium: CRDensity | None, gas: Callable[[np.ndarray], np.ndarray],

@@ -28,7 +28,7 @@ def curves_from_fits(fits: Mapping[str, object], n_E: int = 300) -> list[tuple[s
     out = []
     for label, fit in fits.items():
         lo, hi = fit.basis.E_range_GeV
-        E = np.geomspace(lo, hi / (1.0 + 1e-9) - fit.phi_GV, n_E)
+        E = np.geomspace(lo, hi / (1.0 + 1e-9) - abs(getattr(fit.basis, "Z", 1)) * fit.phi_GV, n_E)
         out.append((label, E, fit.model_flux(E), fit))
     return out
 
@@ -37,7 +37,7 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
                         curves: Sequence[Curve | tuple[str, np.ndarray, np.ndarray, object]] = (),
                         path: str | os.PathLike | None = None, *, weight: float = 2.7,
                         E_window_GeV: tuple[float, float] | None = None, E_range_GeV: tuple[float, float] | None = None,
-                        title: str = "", dpi: int = 150):
+                        title: str = "", dpi: int = 150, bands: bool = False):
     """Fig. 2-like plot of E^weight J(E); returns the matplotlib Figure (written to ``path`` if given).
 
     Parameters
@@ -49,6 +49,7 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
     weight : the power of E multiplying the flux (2.7 as in the paper)
     E_window_GeV : fit window, the energies outside are shaded
     E_range_GeV : x-axis limits (default: the data's range)
+    bands : shade each curve's 1σ band when its 4th item is a FitResult (``FitResult.model_band``)
     """
     sets = list(data.values()) if isinstance(data, Mapping) else list(data)
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
@@ -65,6 +66,9 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
             label = f"{label}  (χ²/dof = {c[3].chi2:.1f}/{c[3].dof})"
         ax.plot(E, J * E ** weight, lw=1.8, color=colors[i], ls=LINESTYLES[i % len(LINESTYLES)], zorder=5,
                 label=label)
+        if bands and len(c) > 3 and hasattr(c[3], "model_band"):
+            lo, hi = c[3].model_band(E)
+            ax.fill_between(E, lo * E ** weight, hi * E ** weight, color=colors[i], alpha=0.25, lw=0, zorder=4)
     ax.set_xscale("log")
     ax.set_yscale("log")
     if E_range_GeV is None and sets:
@@ -90,6 +94,30 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
     if path is not None:
         save_figure(fig, path, dpi=dpi)
     return fig
+
+
+def plot_neutrino_comparison(E_GeV: np.ndarray, E2F_model: Mapping[str, np.ndarray], references: Sequence,
+                             path: str | os.PathLike, title: str = "", dpi: int = 150) -> Path:
+    """All-sky per-flavour E² F(E) [GeV cm⁻² s⁻¹]: model curves ``{label: E2F}`` and IceCube's KRA-γ fits
+    (:class:`fpgal.emission.data.NeutrinoFlux`) as lines with their normalisation bands."""
+    E = np.asarray(E_GeV, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for i, ref in enumerate(references):
+        color = f"C{len(E2F_model) + i}"
+        ax.fill_between(ref.E_GeV, ref.E2F - ref.E2F_lo, ref.E2F + ref.E2F_hi, color=color, alpha=0.25, lw=0)
+        ax.plot(ref.E_GeV, ref.E2F, color=color, ls="--", lw=1.5, label=ref.label)
+    for i, (label, y) in enumerate(E2F_model.items()):
+        ax.plot(E, np.asarray(y, dtype=float), color=f"C{i}", lw=1.8, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(r"$E_\nu$ [GeV]")
+    ax.set_ylabel(r"$E^2 F$ per flavour, all sky [GeV cm$^{-2}$ s$^{-1}$]")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, path, dpi=dpi)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:

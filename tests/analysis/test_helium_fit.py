@@ -94,3 +94,20 @@ def test_knee_fit_recovers_the_knee_and_lowers_chi2(rng):
     for p in ("p_knee_GeV", "alpha3", "alpha2", "alpha1"):
         assert abs(kn.values[p] - getattr(TRUE_KNEE, p)) < 3 * kn.errors[p], (p, kn.values[p], kn.errors[p])
     assert kn.chi2_per_dof < 1.5 < 3 * kn.chi2_per_dof < plain.chi2_per_dof
+
+
+def test_model_band_matches_linear_error_propagation(rng):
+    basis = species_basis(make_cr(), REF, "He", SUN, 0.1)
+    fit = knee_comparison(basis, synthetic(rng, TRUE, 3.0e6), initial_spectrum("He"), free=("Q0", "alpha1", "alpha2"),
+                          E_min_GeV=20.0, E_max_GeV=1.8e7, phi_GV=PHI_GV)["no_knee"]
+    E = np.array([50.0, 1.0e3, 1.0e5])
+    lo, hi = fit.model_band(E, n_samples=4000)
+    # linear propagation: σ_J² = g Σ gᵀ, g = ∂J/∂(ln Q0, α1, α2) by central differences
+    x0 = np.array([math.log(fit.values["Q0"]), fit.values["alpha1"], fit.values["alpha2"]])
+
+    def J(x):
+        return fit.basis.flux_cm2(fit.spectrum.replace(Q0=math.exp(x[0]), alpha1=x[1], alpha2=x[2]), E, PHI_GV) * 1e4
+    g = np.array([(J(x0 + d) - J(x0 - d)) / 2e-5 for d in 1e-5 * np.eye(3)]).T
+    sigma = np.sqrt(np.einsum("ij,jk,ik->i", g, fit.covariance, g))
+    np.testing.assert_allclose(0.5 * (hi - lo), sigma, rtol=0.1)
+    assert np.all((lo < fit.model_flux(E)) & (fit.model_flux(E) < hi))

@@ -77,3 +77,15 @@ def test_species_maps_add_up_and_match_the_joint_emissivity():
     # without helium: p only, total = p
     solo = species_skymaps(cr_p, None, gas, E, nside=1, directions=dirs)
     assert set(solo) == {"p", "total"}
+
+
+def test_factorized_density_gives_the_same_emissivity_as_the_expanded_one():
+    """apply_to's shortcut for n = f(E) G(x) (incl. cells with G ≤ 0) equals the per-cell product."""
+    from fpgal.emission.emissivity import apply_to
+    g = fpgal.Grid((-2.0, 2.0, 4), (-2.0, 2.0, 3), (-1.0, 1.0, 2), E_HE)
+    G = np.linspace(-0.2, 1.0, 24).reshape(g.shape)
+    cr = fpgal.CRDensity.factorized(g, G, n_he(E_HE), mass_GeV=SPECIES["He"].mass_GeV)
+    general = fpgal.CRDensity(g, np.array(cr.density), mass_GeV=cr.mass_GeV)
+    from fpgal.emission.emissivity import production_matrix
+    pm = production_matrix([1e3, 1e5], E_HE, cr.mass_GeV, "He")
+    np.testing.assert_allclose(apply_to(pm, cr, "He"), pm.apply(general.density), rtol=1e-12, atol=0)
