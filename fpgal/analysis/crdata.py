@@ -39,7 +39,6 @@ from ..data import DataPath, TableFormatError, list_tables, read_header
 from ..data import read_table as _read_fpgal_table
 from ..species import M_HE4_GeV, SPECIES, Species  # noqa: F401  (re-exported: crdata.Species, crdata.SPECIES)
 from ..species import species_info as _species_info
-from ..spectra import dR_dE, rigidity_to_kinetic_GeV
 
 FLUX_UNITS = "GeV^-1 m^-2 s^-1 sr^-1"
 FLUX_UNITS_CM2 = "GeV^-1 cm^-2 s^-1 sr^-1"
@@ -55,6 +54,9 @@ ABSCISSAE = {
 }
 X_QUANTITIES = tuple(ABSCISSAE)
 ERROR_MODELS = ("mean", "side", "max")
+# table abscissa → energy variable of :class:`fpgal.species.Species`
+_VARIABLE = {"rigidity": "rigidity", "kineticEnergy": "kinetic", "kineticEnergyPerNucleon": "kinetic_per_nucleon",
+             "totalEnergy": "total"}
 
 # the fit window of the reference study: 10 GeV up to around the knee
 DEFAULT_E_MIN_GeV = 10.0
@@ -176,27 +178,18 @@ def to_kinetic_energy(x, J, quantity: str, Z: int = 1, mass_GeV: float = units.m
     totalEnergy [GeV per particle]: E = E_tot − m, Jacobian 1;
     kineticEnergyPerNucleon [GeV/n]: E = A E_n, Jacobian 1/A; kineticEnergy [GeV]: unchanged.
     """
+    if quantity not in _VARIABLE:
+        raise ValueError(f"abscissa quantity {quantity!r}; expected one of {X_QUANTITIES}")
+    if isinstance(A, bool) or not isinstance(A, (int, np.integer)) or A < 1:
+        raise ValueError(f"mass number A={A!r}; expected an integer ≥ 1")
     x = np.asarray(x, dtype=float)
     J = np.asarray(J, dtype=float)
-    if quantity == "rigidity":
-        E = rigidity_to_kinetic_GeV(x, Z, mass_GeV)
-        jac = dR_dE(E, Z, mass_GeV)
-    elif quantity == "totalEnergy":
-        if np.any(x <= mass_GeV):
-            raise ValueError(f"total energies {x[x <= mass_GeV].tolist()} GeV do not exceed the rest energy "
-                             f"{mass_GeV} GeV")
-        E = x - mass_GeV
-        jac = np.ones_like(x)
-    elif quantity == "kineticEnergyPerNucleon":
-        if isinstance(A, bool) or not isinstance(A, (int, np.integer)) or A < 1:
-            raise ValueError(f"mass number A={A!r}; expected an integer ≥ 1")
-        E = A * x
-        jac = np.full_like(x, 1.0 / A)
-    elif quantity == "kineticEnergy":
-        E = x.copy()
-        jac = np.ones_like(x)
-    else:
-        raise ValueError(f"abscissa quantity {quantity!r}; expected one of {X_QUANTITIES}")
+    if quantity == "totalEnergy" and np.any(x <= mass_GeV):
+        raise ValueError(f"total energies {x[x <= mass_GeV].tolist()} GeV do not exceed the rest energy "
+                         f"{mass_GeV} GeV")
+    sp = Species("table", int(abs(Z)), int(A), float(mass_GeV))
+    E = sp.to_kinetic(x, _VARIABLE[quantity])
+    jac = sp.jacobian(E, _VARIABLE[quantity])
     return E, J * jac, jac
 
 
