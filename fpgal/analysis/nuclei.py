@@ -119,18 +119,40 @@ def _energies(base, extra) -> np.ndarray:
     return np.unique(np.concatenate([np.asarray(base, dtype=float), np.asarray(extra, dtype=float)]))
 
 
-def gamma_products(cfg, cr_p, cr_he, out_dir: Path) -> tuple[list[Path], dict]:
-    """p / He / total gamma maps, LHAASO window spectra and (p+He)/p; step 3."""
+def map_energies(cfg) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gamma-ray energies (the sky-map and spectrum energies, 1 and 100 TeV) and neutrino energies (None when off)."""
+    sk, nu = cfg.skymap, cfg.neutrinos
+    E_g = _energies(np.geomspace(sk.spectrum_E_min_GeV, sk.spectrum_E_max_GeV, sk.spectrum_n_E),
+                    list(sk.E_gamma_GeV) + list(GAMMA_RATIO_E_GeV))
+    E_nu = _energies(np.geomspace(nu.E_min_GeV, nu.E_max_GeV, nu.n_E), NEUTRINO_RATIO_E_GeV) if nu.enabled else None
+    return E_g, E_nu
+
+
+def sky_maps(cfg, cr_p, cr_he) -> dict[str, dict[str, np.ndarray]]:
+    """``{"gamma": {"p", "He", "total"}, "neutrino": {...}}`` maps from one line-of-sight pass (steps 3–4)."""
     from .. import builders
+    from ..emission.nuclei import species_emissivities, stacked_skymaps, with_total
+    sk = cfg.skymap
+    E_g, E_nu = map_energies(cfg)
+    blocks = {}
+    for particle, E, xsec in (("gamma", E_g, sk.cross_section), ("neutrino", E_nu, "aafrag")):
+        if E is None:
+            continue
+        q = species_emissivities(cr_p, cr_he, E, xsec, particle, sk.helium_fraction)
+        blocks.update({(particle, k): (E, v) for k, v in q.items()})
+    maps = stacked_skymaps(cr_p, builders.build_gas(cfg), blocks, sk.nside, observer_kpc=cfg.sun_kpc)
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for (particle, k), m in maps.items():
+        out.setdefault(particle, {})[k] = m
+    return {particle: with_total(m) for particle, m in out.items()}
+
+
+def gamma_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[list[Path], dict]:
+    """p / He / total gamma maps (HDF5, PNG), LHAASO window spectra and (p+He)/p; step 3."""
     from ..config import to_toml
     from ..emission import products
-    from ..emission.nuclei import species_skymaps
     from ..plots.maps import plot_lhaaso_regions, plot_skymap
     sk = cfg.skymap
-    E = _energies(np.geomspace(sk.spectrum_E_min_GeV, sk.spectrum_E_max_GeV, sk.spectrum_n_E),
-                  list(sk.E_gamma_GeV) + list(GAMMA_RATIO_E_GeV))
-    maps = species_skymaps(cr_p, cr_he, builders.build_gas(cfg), E, sk.nside, observer_kpc=cfg.sun_kpc,
-                           cross_section=sk.cross_section, particle="gamma", helium_fraction=sk.helium_fraction)
     paths = []
     for name, m in maps.items():
         paths.append(products.save_h5(out_dir / f"gamma_{name}_maps.h5", m, E, attrs={"species": name},
@@ -150,18 +172,13 @@ def gamma_products(cfg, cr_p, cr_he, out_dir: Path) -> tuple[list[Path], dict]:
     return paths, {"total_over_p": info, "E_GeV": E.tolist()}
 
 
-def neutrino_products(cfg, cr_p, cr_he, out_dir: Path) -> tuple[list[Path], dict]:
-    """All-flavour ν maps, all-sky per-flavour E²F, ratios to IceCube KRA-γ and the comparison plot; step 4."""
-    from .. import builders
+def neutrino_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[list[Path], dict]:
+    """All-flavour ν maps (HDF5), all-sky per-flavour E²F, ratios to IceCube KRA-γ and the comparison plot; step 4."""
     from ..config import to_toml
     from ..emission import products
     from ..emission.data import load_icecube_galactic_plane
-    from ..emission.nuclei import icecube_ratio, per_flavour_all_sky_flux, species_skymaps
+    from ..emission.nuclei import icecube_ratio, per_flavour_all_sky_flux
     from ..plots.spectra import plot_neutrino_comparison
-    nu, sk = cfg.neutrinos, cfg.skymap
-    E = _energies(np.geomspace(nu.E_min_GeV, nu.E_max_GeV, nu.n_E), NEUTRINO_RATIO_E_GeV)
-    maps = species_skymaps(cr_p, cr_he, builders.build_gas(cfg), E, sk.nside, observer_kpc=cfg.sun_kpc,
-                           cross_section="aafrag", particle="neutrino", helium_fraction=sk.helium_fraction)
     paths = [products.save_h5(out_dir / "neutrino_all_flavour_maps.h5", maps["total"], E,
                               attrs={"particle": "neutrino (all flavours, nu + nubar)"}, config_text=to_toml(cfg))]
     E2F = {k: E ** 2 * per_flavour_all_sky_flux(m) for k, m in maps.items()}
@@ -202,10 +219,12 @@ def nuclei_stage(cfg, cr_paths: dict, out_dir: Path) -> tuple[list[Path], dict]:
     info = {"epsilon": eps, "knee": bool(cfg.fit.knee), "window_GeV": list(fit_window(cfg)),
             "fits": {sp: {k: r.to_dict() for k, r in by.items()} for sp, by in fits.items()}}
     cr_fit, cr_he = fitted_densities(cfg, cr_p, S_ref, fits)
-    p, info["gamma"] = gamma_products(cfg, cr_fit, cr_he, out_dir)
+    maps = sky_maps(cfg, cr_fit, cr_he)
+    E_g, E_nu = map_energies(cfg)
+    p, info["gamma"] = gamma_products(cfg, E_g, maps["gamma"], out_dir)
     paths += p
-    if cfg.neutrinos.enabled:
-        p, info["neutrinos"] = neutrino_products(cfg, cr_fit, cr_he, out_dir)
+    if E_nu is not None:
+        p, info["neutrinos"] = neutrino_products(cfg, E_nu, maps["neutrino"], out_dir)
         paths += p
     _write_json(out_dir / "nuclei.json", info)
     return [out_dir / "nuclei.json"] + paths, _compact(info)
@@ -272,4 +291,4 @@ def summary_section(info: dict) -> list[str]:
 
 
 __all__ = ["nuclei_enabled", "check_nuclei", "nuclei_key", "nuclei_stage", "species_fits", "fitted_densities",
-           "gamma_products", "neutrino_products", "summary_lines", "summary_section"]
+           "map_energies", "sky_maps", "gamma_products", "neutrino_products", "summary_lines", "summary_section"]

@@ -19,7 +19,7 @@ intensity is one third of the all-flavour one. The all-sky integrated per-flavou
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -51,6 +51,31 @@ def helium_emissivity(cr_helium: CRDensity, E_GeV, cross_section: str = "aafrag"
     return apply_to(pm, cr_helium, "CR helium")
 
 
+def species_emissivities(cr_p: CRDensity, cr_helium: CRDensity | None, E_GeV, cross_section: str = "aafrag",
+                         particle: str = "gamma", helium_fraction: float = 0.1, n_sub: int = 8) -> dict[str, np.ndarray]:
+    """``{"p": q_p, "He": q_He}`` per gas H nucleus [GeV⁻¹ s⁻¹], each (nE, nx, ny, nz); no "He" without helium."""
+    E = check_energies(E_GeV)
+    out = {"p": emissivity(cr_p, E, cross_section=cross_section, particle=particle, helium_fraction=helium_fraction,
+                           n_sub=n_sub)}
+    if cr_helium is not None:
+        if not cr_helium.grid.same_space(cr_p.grid):
+            raise ValueError(f"cr_helium grid {cr_helium.grid!r} differs in space from the proton grid {cr_p.grid!r}")
+        out["He"] = helium_emissivity(cr_helium, E, cross_section, particle, helium_fraction, n_sub)
+    return out
+
+
+def stacked_skymaps(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], blocks: Mapping[str, tuple], nside: int,
+                    observer_kpc=units.sun_position_kpc, directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Maps of several emissivity blocks ``{name: (E_GeV, q)}`` (q per H nucleus on ``cr``'s grid) from one
+    line-of-sight pass (no absorption): the blocks are stacked along the energy axis and split again."""
+    names = list(blocks)
+    E = np.concatenate([check_energies(blocks[k][0]) for k in names])
+    q = np.concatenate([np.asarray(blocks[k][1], dtype=float) for k in names])
+    maps = skymap(cr, gas, E, nside, observer_kpc=observer_kpc, q=q, directions=directions)
+    ends = np.cumsum([len(np.atleast_1d(blocks[k][0])) for k in names])
+    return dict(zip(names, np.split(maps, ends[:-1])))
+
+
 def species_skymaps(cr_p: CRDensity, cr_helium: CRDensity | None, gas: Callable[[np.ndarray], np.ndarray],
                     E_GeV, nside: int, observer_kpc=units.sun_position_kpc, cross_section: str = "aafrag",
                     particle: str = "gamma", helium_fraction: float = 0.1, n_sub: int = 8,
@@ -60,18 +85,16 @@ def species_skymaps(cr_p: CRDensity, cr_helium: CRDensity | None, gas: Callable[
     Without ``cr_helium`` only ``"p"`` and ``"total"`` (equal) are returned. One LOS pass for both species.
     """
     E = check_energies(E_GeV)
-    q_p = emissivity(cr_p, E, cross_section=cross_section, particle=particle, helium_fraction=helium_fraction,
-                     n_sub=n_sub)
-    if cr_helium is None:
-        m = skymap(cr_p, gas, E, nside, observer_kpc=observer_kpc, particle=particle, q=q_p, directions=directions)
-        return {"p": m, "total": m}
-    if not cr_helium.grid.same_space(cr_p.grid):
-        raise ValueError(f"cr_helium grid {cr_helium.grid!r} differs in space from the proton grid {cr_p.grid!r}")
-    q_he = helium_emissivity(cr_helium, E, cross_section, particle, helium_fraction, n_sub)
-    both = skymap(cr_p, gas, np.concatenate([E, E]), nside, observer_kpc=observer_kpc, particle=particle,
-                  q=np.concatenate([q_p, q_he]), directions=directions)
-    m_p, m_he = both[:E.size], both[E.size:]
-    return {"p": m_p, "He": m_he, "total": m_p + m_he}
+    q = species_emissivities(cr_p, cr_helium, E, cross_section, particle, helium_fraction, n_sub)
+    maps = stacked_skymaps(cr_p, gas, {k: (E, v) for k, v in q.items()}, nside, observer_kpc, directions)
+    return with_total(maps)
+
+
+def with_total(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``maps`` of the species plus ``"total"``, their sum."""
+    out = dict(maps)
+    out["total"] = sum(out.values())
+    return out
 
 
 def per_flavour_all_sky_flux(maps_all_flavour: np.ndarray) -> np.ndarray:
@@ -118,4 +141,4 @@ def icecube_ratio(E_GeV: np.ndarray, E2F_model: np.ndarray, reference, at_GeV: S
     return out
 
 
-__all__ = ["helium_emissivity", "species_skymaps", "per_flavour_all_sky_flux", "icecube_ratio", "SPECIES_KEYS"]
+__all__ = ["helium_emissivity", "species_emissivities", "stacked_skymaps", "species_skymaps", "with_total", "per_flavour_all_sky_flux", "icecube_ratio", "SPECIES_KEYS"]
