@@ -202,6 +202,8 @@ class ScanConfig:
                                    "enhancement, docs/scan.md).", min=0.0, min_exclusive=True)
     nuclei_factor_free: bool = setting(False, "`fpgal scan`: fit the nuclei factor instead (analytic best-fit "
                                        "scale of the predicted LHAASO inner+outer spectra, one per model and ε).")
+    row_plots: bool = setting(False, "`fpgal scan`: also the PNGs `fpgal run` makes per (model, ε) (local spectrum, "
+                              "sky maps); they cost ~85 % of the post-processing time of a row.")
 
 
 @dataclass(frozen=True)

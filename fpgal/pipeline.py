@@ -204,8 +204,9 @@ def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n
     return path
 
 
-def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path) -> tuple[list[Path], dict]:
-    """Fig. 2: fit Q(p) (paper eq. 2) to the local proton data for each ε by reweighting the solved basis."""
+def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path, plots: bool = True) -> tuple[list[Path], dict]:
+    """Fig. 2: fit Q(p) (paper eq. 2) to the local proton data for each ε by reweighting the solved basis
+    (``plots=False``: the fit results without the PNG, ~95 % of the stage's time)."""
     from .analysis.crdata import load_experiments
     from .analysis.fit import fit_injection
     from .plots.spectra import curves_from_fits, plot_local_spectrum
@@ -225,10 +226,11 @@ def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path) -> tuple[
         p = out_dir / f"fit_eps_{_eps_tag(eps)}.json"
         _write_json(p, fit.to_dict())
         paths.append(p)
-    png = out_dir / "local_proton_spectrum.png"
-    plot_local_spectrum(data, curves_from_fits({f"ε = {e:g}": r for e, r in fits.items()}), png,
-                        E_window_GeV=(f.E_min_GeV, f.E_max_GeV), title=f"{cfg.field.model}, {cfg.grid.mesh}")
-    paths.append(png)
+    if plots:
+        png = out_dir / "local_proton_spectrum.png"
+        plot_local_spectrum(data, curves_from_fits({f"ε = {e:g}": r for e, r in fits.items()}), png,
+                            E_window_GeV=(f.E_min_GeV, f.E_max_GeV), title=f"{cfg.field.model}, {cfg.grid.mesh}")
+        paths.append(png)
     return paths, {f"{e:g}": r.to_dict() for e, r in fits.items()}
 
 
@@ -266,11 +268,12 @@ def rescale_from_fit_json(cr: CRDensity, fit_json: Path, spectrum_ref) -> CRDens
     return rescaled
 
 
-def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Path, tag: str) -> list[Path]:
+def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Path, tag: str,
+                 plots: bool = True) -> list[Path]:
     """Fig. 3 inputs: γ (or ν) sky maps at the map energies and on the spectrum grid, for one CR density.
 
     Writes ``<tag>_maps.h5`` (all energies, units, provenance), ``<tag>_maps.fits`` (the map energies,
-    HEALPix RING, Galactic) and a Mollweide PNG per map energy.
+    HEALPix RING, Galactic) and a Mollweide PNG per map energy (unless ``plots=False``).
     """
     from . import emission
     from .emission import products
@@ -293,7 +296,7 @@ def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Pat
     paths += products.save_fits(out_dir / f"{tag}_maps.fits", at, E_maps,
                                 extra_header={"PARTICLE": sk.particle, "XSEC": sk.cross_section})
     label = f"{sk.particle}, {cfg.field.model}, ε = {cr.meta.get('epsilon', '?')}"
-    for i, E in enumerate(E_maps):
+    for i, E in enumerate(E_maps if plots else []):
         paths.append(plot_skymap(at[i], out_dir / f"{tag}_map_{E:g}GeV.png", title=label, E_GeV=E))
     return paths
 

@@ -126,7 +126,8 @@ def solve_model(st: Stages, cfg_m: Config, model: str, petsc_options: dict | Non
 
 
 def post_model(st: Stages, cfg_m: Config, model: str, solves: dict[float, dict], data: dict) -> dict[float, dict]:
-    """Per ε of one model: the local fit, the sky maps (rescaled by the fit) and the scan row."""
+    """Per ε of one model: the local fit, the sky maps (rescaled by the fit) and the scan row. ``scan.row_plots``
+    off (default): the fit and map files without their PNGs (``fpgal run`` makes the same files plus PNGs)."""
     from .rows import scan_row
     out_m, tag = Path(cfg_m.output_dir), model_tag(model)
     rows = {}
@@ -134,14 +135,15 @@ def post_model(st: Stages, cfg_m: Config, model: str, solves: dict[float, dict],
         cfg_e = dataclasses.replace(cfg_m, diffusion=dataclasses.replace(cfg_m.diffusion, epsilon=[e]))
         cr = out_m / "cr" / f"cr_eps_{eps_tag(e)}.h5"
         fit_dir = out_m / "fit" / f"eps_{eps_tag(e)}"
-        fit = st(f"fit/{tag}/eps_{eps_tag(e)}", pipeline.fit_key(cfg_e),
-                 lambda: pipeline.fit_stage(cfg_e, {e: cr}, fit_dir))
+        png = cfg_m.scan.row_plots                            # the PNGs are part of what a stage makes
+        fit = st(f"fit/{tag}/eps_{eps_tag(e)}", stage_key(pipeline.fit_key(cfg_e), f"plots={png}"),
+                 lambda: pipeline.fit_stage(cfg_e, {e: cr}, fit_dir, plots=png))
         fit_json = fit_dir / f"fit_eps_{eps_tag(e)}.json"
-        key = pipeline.on_root(lambda: pipeline.skymap_key(cfg_e, e, fit_json))
+        key = pipeline.on_root(lambda: stage_key(pipeline.skymap_key(cfg_e, e, fit_json), f"plots={png}"))
         sky = st(f"skymap/{tag}/eps_{eps_tag(e)}", key, lambda: (
-            pipeline.skymap_stage(cfg_e, cr, fit_json, out_m / "skymaps", f"eps_{eps_tag(e)}"), {}))
+            pipeline.skymap_stage(cfg_e, cr, fit_json, out_m / "skymaps", f"eps_{eps_tag(e)}", plots=png), {}))
         maps_h5 = st.out / next(o for o in sky["outputs"] if o.endswith(".h5"))
-        row_key = stage_key("scan_row", sky["key"], fit["key"], repr(E_REF_GeV), cfg_e.section_text("scan"),
+        row_key = stage_key("scan_row", sky["key"], fit["key"], repr(E_REF_GeV), repr(cfg_e.scan.nuclei_factor), repr(cfg_e.scan.nuclei_factor_free),
                             cfg_e.data_dir, *pipeline._data_dir_parts(cfg_e))
         rows[e] = st(f"row/{tag}/eps_{eps_tag(e)}", row_key, lambda: ([], scan_row(
             cfg_e, model, e, maps_h5, fit_json, {"solve": solves[e], "fit": fit, "skymap": sky}, data)))["info"]
