@@ -101,13 +101,14 @@ def summary_lines(cfg: Config, rows: dict, prefs: dict) -> list[str]:
           f"LHAASO-KM2A inner + outer ({n} points, stat ⊕ sys, symmetrised, uncorrelated); nuclei factor {mode}. "
           f"χ²_local: the local proton fit (dof {f['dof_local']}). Definitions and caveats: docs/scan.md.", "",
           "## χ²_γ (LHAASO-KM2A inner + outer)", ""] + _table(rows, eps, lambda r: f"{chi2_gamma(r):.1f}")
-    md += ["", "## Preferred ε per model (minimum of χ²_γ, Δχ² = 1 interval; cubic spline in log ε)", "",
-           "| model | preferred ε | Δχ² = 1 interval | χ²_γ min | χ²_local there | nuclei factor there |",
-           "|---|---|---|---|---|---|"]
+    md += ["", "## Preferred ε per model (minimum of χ²_γ, Δχ² = 1 interval; parabola through the grid minimum and its neighbours in log ε)", "",
+           "| model | preferred ε | Δχ² = 1 interval | χ²_γ min | grid resolves it | χ²_local there | nuclei factor there |",
+           "|---|---|---|---|---|---|---|"]
     for m, p in prefs.items():
         b = rows[m]
         near = min(b, key=lambda e: abs(math.log(e / p["best"])))
-        md.append(f"| {m} | {p['best']:.3g} | {_interval(p)} | {p['chi2_min']:.1f} | {b[near]['chi2_local']:.1f} | "
+        res = "yes" if p["resolved"] else "no: add ε here"
+        md.append(f"| {m} | {p['best']:.3g} | {_interval(p)} | {p['chi2_min']:.1f} | {res} | {b[near]['chi2_local']:.1f} | "
                   f"{b[near]['nuclei_factor']:.3g} |")
     md += ["", "## E²I at 1 TeV, inner / outer window [GeV cm⁻² s⁻¹ sr⁻¹]", ""]
     md += _table(rows, eps, lambda r: f"{r['I_inner_1TeV']:.3g} / {r['I_outer_1TeV']:.3g}")

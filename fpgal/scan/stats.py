@@ -63,33 +63,41 @@ def lhaaso_chi2(E_GeV: np.ndarray, I_windows: Mapping[str, np.ndarray], data: Ma
             "nuclei_factor": f, "nuclei_factor_mode": "free" if free else "fixed"}
 
 
-def preferred_epsilon(eps: np.ndarray, chi2: np.ndarray, n_fine: int = 4001) -> dict:
-    """Minimum of χ²(ε) and its Δχ² = 1 interval, by cubic-spline interpolation in log₁₀ ε (not-a-knot:
-    exact for a χ² that is a parabola in log ε; 3 points: the parabola through them; 2: linear).
+def preferred_epsilon(eps: np.ndarray, chi2: np.ndarray) -> dict:
+    """Minimum of χ²(ε) and its Δχ² = 1 interval, interpolated in x = log₁₀ ε.
 
-    Returns ``best``, ``lo``, ``hi`` (ε), ``chi2_min`` and ``lo_at_edge``/``hi_at_edge``: True when the
-    interval reaches the end of the scanned ε range (then the data set only a bound on that side).
-    One ε gives that ε with an undetermined interval (NaN).
+    Around the smallest χ² of the grid, the parabola through it and its two neighbours (exact for a χ²
+    parabolic in log ε; a spline through a steep wall overshoots below every grid value):
+    x̂ = −b/2a, χ²_min = χ²(x̂), interval x̂ ± 1/√a. At the end of the scanned range (or where the parabola
+    does not open upwards) the grid minimum itself, and the crossing of χ²_min + 1 by linear interpolation
+    between grid points. Returns ``best``, ``lo``, ``hi`` (ε), ``chi2_min`` and ``lo_at_edge``/``hi_at_edge``:
+    True when the interval reaches the end of the scanned range (the data set only a bound on that side);
+    ``resolved``: False when the parabola's minimum lies more than 1 below the grid's smallest χ² (the ε grid
+    is too coarse there to trust the interpolation: add ε around ``best``).
     """
     eps, chi2 = np.asarray(eps, dtype=float), np.asarray(chi2, dtype=float)
     order = np.argsort(eps)
     x, y = np.log10(eps[order]), chi2[order]
-    if x.size == 1:
-        return {"best": float(eps[0]), "lo": math.nan, "hi": math.nan, "chi2_min": float(y[0]),
-                "lo_at_edge": True, "hi_at_edge": True}
-    from scipy.interpolate import CubicSpline
-    xf = np.linspace(x[0], x[-1], n_fine)
-    yf = CubicSpline(x, y)(xf)
-    i = int(np.argmin(yf))
-    inside = yf <= yf[i] + 1.0
-    lo_i, hi_i = i, i
-    while lo_i > 0 and inside[lo_i - 1]:
-        lo_i -= 1
-    while hi_i < xf.size - 1 and inside[hi_i + 1]:
-        hi_i += 1
-    return {"best": float(10 ** xf[i]), "lo": float(10 ** _crossing(xf, yf, lo_i, -1, yf[i] + 1.0)),
-            "hi": float(10 ** _crossing(xf, yf, hi_i, +1, yf[i] + 1.0)), "chi2_min": float(yf[i]),
-            "lo_at_edge": lo_i == 0, "hi_at_edge": hi_i == xf.size - 1}
+    i = int(np.argmin(y))
+    if 0 < i < x.size - 1:
+        a, b, c = np.polyfit(x[i - 1:i + 2], y[i - 1:i + 2], 2)
+        if a > 0:
+            xm = -b / (2 * a)
+            lo, hi = xm - 1 / math.sqrt(a), xm + 1 / math.sqrt(a)
+            chi2_min = float(c - b * b / (4 * a))
+            return {"best": float(10 ** xm), "chi2_min": chi2_min,
+                    "lo": float(10 ** max(lo, x[0])), "hi": float(10 ** min(hi, x[-1])),
+                    "lo_at_edge": bool(lo <= x[0]), "hi_at_edge": bool(hi >= x[-1]),
+                    "resolved": bool(y[i] - chi2_min <= 1.0)}
+    level = y[i] + 1.0
+    lo_j, hi_j = i, i
+    while lo_j > 0 and y[lo_j - 1] <= level:
+        lo_j -= 1
+    while hi_j < x.size - 1 and y[hi_j + 1] <= level:
+        hi_j += 1
+    return {"best": float(10 ** x[i]), "chi2_min": float(y[i]),
+            "lo": float(10 ** _crossing(x, y, lo_j, -1, level)), "hi": float(10 ** _crossing(x, y, hi_j, +1, level)),
+            "lo_at_edge": lo_j == 0, "hi_at_edge": hi_j == x.size - 1, "resolved": True}
 
 
 def _crossing(x: np.ndarray, y: np.ndarray, j: int, step: int, level: float) -> float:

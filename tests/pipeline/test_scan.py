@@ -157,12 +157,16 @@ def test_preferred_epsilon_of_a_parabola_in_log_epsilon():
     eps = np.geomspace(1e-3, 1.0, 10)
     x0 = -1.7
     p = preferred_epsilon(eps, 9.0 * (np.log10(eps) - x0) ** 2 + 4.0)
-    assert np.log10(p["best"]) == pytest.approx(x0, abs=0.01)
-    assert np.log10(p["lo"]) == pytest.approx(x0 - 1 / 3, abs=0.02)
-    assert np.log10(p["hi"]) == pytest.approx(x0 + 1 / 3, abs=0.02)
-    assert p["chi2_min"] == pytest.approx(4.0, abs=0.05) and not (p["lo_at_edge"] or p["hi_at_edge"])
+    assert np.log10(p["best"]) == pytest.approx(x0, abs=1e-9)
+    assert np.log10(p["lo"]) == pytest.approx(x0 - 1 / 3, abs=1e-9)
+    assert np.log10(p["hi"]) == pytest.approx(x0 + 1 / 3, abs=1e-9)
+    assert p["chi2_min"] == pytest.approx(4.0, abs=1e-9) and not (p["lo_at_edge"] or p["hi_at_edge"]) and p["resolved"]
     edge = preferred_epsilon(eps, np.log10(eps) ** 2)          # minimum at ε = 1, the edge of the range
     assert edge["best"] == pytest.approx(1.0) and edge["hi_at_edge"] and not edge["lo_at_edge"]
+    assert edge["lo"] == pytest.approx(0.1, rel=1e-9)          # χ² = 1 at log₁₀ ε = −1, a grid point
+    # a minimum between two coarse grid points next to a steep wall: flagged, not trusted
+    coarse = preferred_epsilon(np.array([1e-3, 1e-2, 1e-1, 1.0]), np.array([400.8, 73.9, 99.2, 92.2]))
+    assert not coarse["resolved"]
 
 
 @pytest.mark.parametrize("scan, words", [
