@@ -190,23 +190,31 @@ def _checked_density(cr: CRDensity, what: str) -> np.ndarray:
     return n
 
 
-def apply_to(pm: ProductionMatrix, cr: CRDensity, what: str) -> np.ndarray:
-    """``pm.apply(cr.density)`` (GeV⁻¹ s⁻¹ per H nucleus, (n_s, nx, ny, nz)), without expanding a factorized density.
+def factorized_parts(pm: ProductionMatrix, cr: CRDensity) -> tuple[np.ndarray, np.ndarray] | None:
+    """q = coeffs @ fields for a factorized density n(E, x) = f(E) G(x) with f > 0; None otherwise.
 
-    For n(E, x) = f(E) G(x) with f > 0 the fine-grid density is exactly f_fine(E) G(x) — log-log
-    interpolation of f where G > 0, linear where G ≤ 0 (what :meth:`ProductionMatrix.fine_density`
-    does with the expanded array) — so q = (K f_log) ⊗ G⁺ + (K f_lin) ⊗ G⁻: two matrix-vector products
-    instead of one product per cell.
+    The fine-grid density of :meth:`ProductionMatrix.fine_density` is exactly f_fine(E) G(x) — log-log
+    interpolation of f where G > 0, linear where G ≤ 0 — so q = (K f_log) ⊗ G⁺ + (K f_lin) ⊗ G⁻ with
+    G⁺ = max(G, 0), G⁻ = min(G, 0): ``coeffs`` (n_s, 2) [GeV⁻¹ s⁻¹ per unit G], ``fields`` (2, nx, ny, nz).
     """
-    if not (cr.is_factorized and np.all(np.asarray(cr.energy_factor) > 0)):
-        return pm.apply(_checked_density(cr, what))
+    if not cr.is_factorized:
+        return None
     f, G = np.asarray(cr.energy_factor, dtype=float), np.asarray(cr.spatial, dtype=float)
-    if not np.all(np.isfinite(G)) or not np.all(np.isfinite(f)):
-        return pm.apply(_checked_density(cr, what))        # names the bad value
+    if not (np.all(f > 0) and np.all(np.isfinite(f)) and np.all(np.isfinite(G))):
+        return None
     q_log = pm.K_cm3_s @ pm.fine_density(f)
-    lin = (1.0 - pm.t) * f[pm.i_left] + pm.t * f[pm.i_left + 1]
-    q_lin = pm.K_cm3_s @ lin
-    return np.where(G[None] > 0, q_log[:, None, None, None] * G[None], q_lin[:, None, None, None] * G[None])
+    q_lin = pm.K_cm3_s @ ((1.0 - pm.t) * f[pm.i_left] + pm.t * f[pm.i_left + 1])
+    return np.stack([q_log, q_lin], axis=1), np.stack([np.maximum(G, 0.0), np.minimum(G, 0.0)])
+
+
+def apply_to(pm: ProductionMatrix, cr: CRDensity, what: str) -> np.ndarray:
+    """``pm.apply(cr.density)`` (GeV⁻¹ s⁻¹ per H nucleus, (n_s, nx, ny, nz)), without expanding a factorized
+    density (:func:`factorized_parts`: two matrix-vector products instead of one product per cell)."""
+    parts = factorized_parts(pm, cr)
+    if parts is None:
+        return pm.apply(_checked_density(cr, what))       # names a bad value
+    coeffs, fields = parts
+    return np.tensordot(coeffs, fields, axes=1)
 
 
 def emissivity(cr: CRDensity, E_gamma_GeV, cross_section: str = "aafrag", particle: str = "gamma",

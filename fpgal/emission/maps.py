@@ -78,6 +78,11 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
         raise ValueError(f"step_kpc={step_kpc!r}: expected a finite positive LOS step in kpc")
     timings = {} if timings is None else timings
 
+    if q is None and not absorption:
+        maps, q = _separable_skymap(cr, gas, E, nside, obs, cross_section, particle, helium_fraction, cr_helium,
+                                    step, dz_kpc, n_sub, directions, timings)
+        if maps is not None:
+            return maps
     if q is None:
         t0 = time.perf_counter()
         q = emissivity(cr, E, cross_section=cross_section, particle=particle, helium_fraction=helium_fraction,
@@ -99,6 +104,22 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
              timings["los_s"])
     # [cm^-3] [GeV^-1 s^-1] [kpc] → × kpc_cm / 4π sr
     return integral * (units.kpc_cm / (4.0 * np.pi))
+
+
+def _separable_skymap(cr, gas, E, nside, obs, cross_section, particle, helium_fraction, cr_helium, step, dz_kpc,
+                      n_sub, directions, timings) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(maps, None) from the LOS of the few spatial fields of factorized densities (q = Σ_k c_k(E) F_k(x), and
+    the LOS integral is linear in q), or (None, q) with the full emissivity when that saves nothing."""
+    from .nuclei import species_emissivities, stacked_skymaps
+    t0 = time.perf_counter()
+    blocks = species_emissivities(cr, cr_helium, E, cross_section, particle, helium_fraction, n_sub)
+    timings["emissivity_total_s"] = time.perf_counter() - t0
+    if sum(c.shape[1] for c, _ in blocks.values()) >= E.size:
+        return None, sum(np.tensordot(c, f, axes=1) for c, f in blocks.values())
+    t0 = time.perf_counter()
+    maps = stacked_skymaps(cr, gas, blocks, nside, obs, directions, step_kpc=step, dz_kpc=dz_kpc)
+    timings["los_s"] = time.perf_counter() - t0
+    return sum(maps.values()), None
 
 
 def column_density(gas: Callable[[np.ndarray], np.ndarray], directions: np.ndarray, observer_kpc,

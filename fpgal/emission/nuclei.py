@@ -26,11 +26,19 @@ import numpy as np
 from .. import units
 from ..result import CRDensity
 from .cross_sections import MASS_GeV
-from .emissivity import apply_to, check_energies, emissivity, production_matrix
+from .emissivity import _checked_density, apply_to, check_energies, factorized_parts, production_matrix
 from .maps import skymap
 
 SPECIES_KEYS = ("p", "He", "total")
 EXTEND = 1.05          # tables are extended by at most this factor in energy beyond their ends
+
+
+def _check_helium(cr_helium) -> None:
+    if not isinstance(cr_helium, CRDensity):
+        raise TypeError(f"cr_helium={cr_helium!r}: expected an fpgal.CRDensity of CR helium nuclei")
+    if abs(cr_helium.mass_GeV - MASS_GeV["He"]) > 0.05:
+        raise ValueError(f"cr_helium.mass_GeV={cr_helium.mass_GeV}: expected the 4He nucleus rest energy "
+                         f"{MASS_GeV['He']} GeV (energies are kinetic energy per nucleus)")
 
 
 def helium_emissivity(cr_helium: CRDensity, E_GeV, cross_section: str = "aafrag", particle: str = "gamma",
@@ -41,39 +49,62 @@ def helium_emissivity(cr_helium: CRDensity, E_GeV, cross_section: str = "aafrag"
     :func:`fpgal.species.relabel_in_rigidity`).
     """
     E = check_energies(E_GeV)
-    if not isinstance(cr_helium, CRDensity):
-        raise TypeError(f"cr_helium={cr_helium!r}: expected an fpgal.CRDensity of CR helium nuclei")
-    if abs(cr_helium.mass_GeV - MASS_GeV["He"]) > 0.05:
-        raise ValueError(f"cr_helium.mass_GeV={cr_helium.mass_GeV}: expected the 4He nucleus rest energy "
-                         f"{MASS_GeV['He']} GeV (energies are kinetic energy per nucleus)")
+    _check_helium(cr_helium)
     pm = production_matrix(E, cr_helium.grid.E_GeV, cr_helium.mass_GeV, "He", cross_section, particle,
                            helium_fraction, n_sub)
     return apply_to(pm, cr_helium, "CR helium")
 
 
+def _separable(pm, cr: CRDensity, what: str) -> tuple[np.ndarray, np.ndarray]:
+    """q = coeffs @ fields: the two-term form of a factorized density, else (identity, full q)."""
+    parts = factorized_parts(pm, cr)
+    if parts is not None:
+        return parts
+    return np.eye(pm.E_sec_GeV.size), pm.apply(_checked_density(cr, what))
+
+
 def species_emissivities(cr_p: CRDensity, cr_helium: CRDensity | None, E_GeV, cross_section: str = "aafrag",
-                         particle: str = "gamma", helium_fraction: float = 0.1, n_sub: int = 8) -> dict[str, np.ndarray]:
-    """``{"p": q_p, "He": q_He}`` per gas H nucleus [GeV⁻¹ s⁻¹], each (nE, nx, ny, nz); no "He" without helium."""
+                         particle: str = "gamma", helium_fraction: float = 0.1,
+                         n_sub: int = 8) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"p": (coeffs, fields), "He": ...}`` with q = coeffs @ fields per gas H nucleus [GeV⁻¹ s⁻¹]:
+    coeffs (nE, K), fields (K, nx, ny, nz); K = 2 for a factorized density (:func:`.emissivity.factorized_parts`),
+    else K = nE with the full q. No "He" without helium."""
     E = check_energies(E_GeV)
-    out = {"p": emissivity(cr_p, E, cross_section=cross_section, particle=particle, helium_fraction=helium_fraction,
-                           n_sub=n_sub)}
+    if not isinstance(cr_p, CRDensity):
+        raise TypeError(f"cr_p={cr_p!r}: expected an fpgal.CRDensity of CR protons")
+    pm = production_matrix(E, cr_p.grid.E_GeV, cr_p.mass_GeV, "p", cross_section, particle, helium_fraction, n_sub)
+    out = {"p": _separable(pm, cr_p, "CR protons")}
     if cr_helium is not None:
         if not cr_helium.grid.same_space(cr_p.grid):
             raise ValueError(f"cr_helium grid {cr_helium.grid!r} differs in space from the proton grid {cr_p.grid!r}")
-        out["He"] = helium_emissivity(cr_helium, E, cross_section, particle, helium_fraction, n_sub)
+        _check_helium(cr_helium)
+        pm = production_matrix(E, cr_helium.grid.E_GeV, cr_helium.mass_GeV, "He", cross_section, particle,
+                               helium_fraction, n_sub)
+        out["He"] = _separable(pm, cr_helium, "CR helium")
     return out
 
 
 def stacked_skymaps(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], blocks: Mapping[str, tuple], nside: int,
-                    observer_kpc=units.sun_position_kpc, directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Maps of several emissivity blocks ``{name: (E_GeV, q)}`` (q per H nucleus on ``cr``'s grid) from one
-    line-of-sight pass (no absorption): the blocks are stacked along the energy axis and split again."""
-    names = list(blocks)
-    E = np.concatenate([check_energies(blocks[k][0]) for k in names])
-    q = np.concatenate([np.asarray(blocks[k][1], dtype=float) for k in names])
-    maps = skymap(cr, gas, E, nside, observer_kpc=observer_kpc, q=q, directions=directions)
-    ends = np.cumsum([len(np.atleast_1d(blocks[k][0])) for k in names])
-    return dict(zip(names, np.split(maps, ends[:-1])))
+                    observer_kpc=units.sun_position_kpc, directions: np.ndarray | None = None,
+                    step_kpc: float | None = None, dz_kpc: float | None = 0.05) -> dict[str, np.ndarray]:
+    """Maps of several emissivities ``{name: (coeffs, fields)}`` (q = coeffs @ fields on ``cr``'s grid) from one
+    line-of-sight pass (no absorption). The LOS integral is linear in q, so only the distinct spatial fields
+    are integrated (two for factorized densities that share G(x)) and each map is coeffs @ LOS(fields)."""
+    import hashlib
+    unique, index = [], {}
+    where = {}
+    for name, (coeffs, fields) in blocks.items():
+        rows = []
+        for f in np.asarray(fields, dtype=float):
+            key = hashlib.sha1(np.ascontiguousarray(f).tobytes()).hexdigest()
+            if key not in index:
+                index[key] = len(unique)
+                unique.append(f)
+            rows.append(index[key])
+        where[name] = rows
+    los = skymap(cr, gas, np.ones(len(unique)), nside, observer_kpc=observer_kpc, q=np.stack(unique),
+                 directions=directions, step_kpc=step_kpc, dz_kpc=dz_kpc)
+    return {name: np.asarray(blocks[name][0], dtype=float) @ los[rows] for name, rows in where.items()}
 
 
 def species_skymaps(cr_p: CRDensity, cr_helium: CRDensity | None, gas: Callable[[np.ndarray], np.ndarray],
@@ -86,8 +117,7 @@ def species_skymaps(cr_p: CRDensity, cr_helium: CRDensity | None, gas: Callable[
     """
     E = check_energies(E_GeV)
     q = species_emissivities(cr_p, cr_helium, E, cross_section, particle, helium_fraction, n_sub)
-    maps = stacked_skymaps(cr_p, gas, {k: (E, v) for k, v in q.items()}, nside, observer_kpc, directions)
-    return with_total(maps)
+    return with_total(stacked_skymaps(cr_p, gas, q, nside, observer_kpc, directions))
 
 
 def with_total(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
