@@ -14,6 +14,8 @@ docs/numerics.md; an observed order above it is taken as luck, not as a smaller 
 *assumed* to be :data:`ORDER_ASSUMED` = 1 (the first-order anisotropic flux at the escape faces)
 when it cannot be observed: two meshes only, Δ_coarse = 0, or changes of opposite sign (oscillating,
 not in the asymptotic range). p = 1 gives err = |Δ_fine|/(r − 1), the larger (conservative) error.
+Changes that grow (p_obs < 0) get p = 0.5 and are flagged: the sequence is not converging and the
+error is then a lower bound.
 Changes below :data:`ROUNDOFF` × max|f| count as zero (a product that does not depend on the mesh,
 e.g. the fit's χ² of a factorized solve, gets error 0 instead of an order fitted to round-off).
 
@@ -112,7 +114,8 @@ def richardson(values: Sequence[float], spacings_kpc: Sequence[float]) -> Conver
     else:
         p_obs = orders[-1]
         p = float(np.clip(p_obs, ORDER_MIN, ORDER_MAX))
-        why = "observed" if p == p_obs else f"observed {p_obs:.2f}, clipped"
+        why = ("observed" if p == p_obs else f"changes grow (p = {p_obs:.2f}): not converging, a lower bound"
+               if p_obs < 0 else f"observed {p_obs:.2f}, clipped")
     factor = r ** p - 1.0 if math.isfinite(p) else math.nan
     error = abs(d[-1]) / factor if d[-1] != 0.0 else 0.0
     extrapolated = f[-1] + d[-1] / factor if d[-1] != 0.0 else f[-1]

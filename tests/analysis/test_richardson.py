@@ -50,6 +50,9 @@ def test_oscillating_or_two_meshes_assume_first_order():
     assert two.orders == () and two.order_used == 1.0 and two.error == pytest.approx(0.3)
     same = richardson([5.0, 5.0 * (1 + 1e-13), 5.0], H[:3])   # round-off: no change, no error
     assert same.error == 0.0 and same.order_source == "no change on the last refinement"
+    grow = richardson([1.0, 1.1, 1.4], H[:3])                # changes grow: flagged, p = 0.5
+    assert grow.order_used == 0.5 and "not converging" in grow.order_source
+    assert grow.error == pytest.approx(0.3 / (2 ** 0.5 - 1))
     assert math.isnan(richardson([1.0, float("nan"), 2.0], H[:3]).error)
     assert math.isnan(observed_order(0.0, 1.0)) and observed_order(4.0, 1.0) == pytest.approx(2.0)
 

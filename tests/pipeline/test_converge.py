@@ -44,13 +44,24 @@ def test_cells_for_spacing_on_the_milky_way_box():
         cells_for_spacing(grid, 0.3)
 
 
-@pytest.mark.slow
-def test_converge_end_to_end(tmp_path, capsys):
+@pytest.fixture(scope="module")
+def one_rank(tmp_path_factory):
+    """`fpgal converge --meshes 4,2,1` of a tiny study on one rank: (study file, config, output, printed text)."""
+    tmp_path = tmp_path_factory.mktemp("converge")
     data = tiny_study(tmp_path, 16, 4, [0.01, 0.001])
     study, cfg = write_study(tmp_path, data), config_from_dict(data)
     out = tmp_path / "conv"
-    assert main(["-q", "converge", str(study), "--meshes", "4,2,1", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
+    import contextlib
+    import io
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["-q", "converge", str(study), "--meshes", "4,2,1", "--out", str(out)]) == 0
+    return study, cfg, out, buffer.getvalue()
+
+
+@pytest.mark.slow
+def test_converge_end_to_end(one_rank):
+    study, cfg, out, printed = one_rank
     assert "mesh 1 kpc (40×40×8 = 12800 cells)" in printed and "| I(0.01)/I(0.001) LHAASO inner [1] |" in printed
     result = json.loads((out / "convergence.json").read_text())
     assert (out / "convergence.md").read_text().count("\n| ") >= 10
@@ -97,3 +108,23 @@ def test_summary_states_each_findings_mesh_error(tmp_path):
         assert "→ verdict within this error: **" in line
     # (i): a factorized solve's spectral shape does not depend on the mesh: χ² unchanged, error 0
     assert "χ²/dof, ε = 0.1 = " in findings[0] and "± 0;" in findings[0]
+
+
+@pytest.mark.mpi
+@pytest.mark.slow
+def test_converge_on_two_ranks_equals_one_rank(tmp_path, one_rank):
+    """`fpgal converge` under mpiexec -n 2 gives the one-rank values on the same meshes (to the solver's tolerance)."""
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "core"))
+    try:
+        from _mpirun import run_mpi
+    finally:
+        sys.path.pop(0)
+    study, _, out, _ = one_rank
+    proc = run_mpi(["-m", "fpgal", "-q", "converge", str(study), "--meshes", "4,2", "--out", str(tmp_path / "two")],
+                   n=2, timeout_s=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    one, two = (json.loads((d / "convergence.json").read_text())["products"] for d in (out, tmp_path / "two"))
+    assert set(one) == set(two) and len(one) >= 15
+    for key in one:
+        assert two[key]["values"] == pytest.approx(one[key]["values"][:2], rel=1e-6, abs=1e-12), key
