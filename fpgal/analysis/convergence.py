@@ -27,14 +27,19 @@ with twice the spacing, so every finding in ``summary.md`` carries the error of 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..grid import Grid
 
 ORDER_MIN, ORDER_MAX, ORDER_ASSUMED = 0.5, 2.0, 1.0
 #: changes below this fraction of the largest |value| are round-off (solver tolerance ≪ this is not
@@ -131,7 +136,7 @@ def _product(value: float, label: str, units: str, finding: str = "", threshold:
             "sense": sense}
 
 
-def local_density_products(cfg, cr_paths: dict[float, Path]) -> dict[str, dict]:
+def local_density_products(cfg: Config, cr_paths: dict[float, Path]) -> dict[str, dict]:
     """n(E) at the Sun (sphere of ``fit.radius_kpc``, reference spectrum, before the fit) at LOCAL_E_GeV
     for every ε; log-log interpolated on the grid's energies (energies outside the grid are left out)."""
     from ..pipeline import load_cr
@@ -147,7 +152,7 @@ def local_density_products(cfg, cr_paths: dict[float, Path]) -> dict[str, dict]:
     return out
 
 
-def window_products(cfg, map_files: dict[float, Path]) -> dict[str, dict]:
+def window_products(cfg: Config, map_files: dict[float, Path]) -> dict[str, dict]:
     """Mean intensity at the first map energy in the all-sky / LHAASO inner / outer windows for every ε
     (:func:`fpgal.pipeline.window_means`, the numbers behind the ratio stage)."""
     from ..pipeline import window_means
@@ -180,7 +185,7 @@ def finding_products(fit_info: dict, ratio_info: dict) -> dict[str, dict]:
     return out
 
 
-def products_from_output(cfg, out: str | Path) -> dict[str, dict]:
+def products_from_output(cfg: Config, out: str | Path) -> dict[str, dict]:
     """Every product of a finished run in ``out`` (its manifest ``stages.json``): local densities, window
     intensities and the findings' numbers. Rank-0 work (reads files only)."""
     from ..stages import Manifest
@@ -199,7 +204,7 @@ def products_from_output(cfg, out: str | Path) -> dict[str, dict]:
 
 
 # ------------------------------------------------------------------------------------------ meshes
-def cells_for_spacing(grid, h_kpc: float) -> tuple[int, int, int]:
+def cells_for_spacing(grid: Grid, h_kpc: float) -> tuple[int, int, int]:
     """Cells per axis of ``grid``'s box at the cubic spacing ``h_kpc`` (ValueError unless h divides every side)."""
     h = float(h_kpc)
     if not (math.isfinite(h) and h > 0):
@@ -213,7 +218,7 @@ def cells_for_spacing(grid, h_kpc: float) -> tuple[int, int, int]:
     return tuple(int(c) for c in cells)
 
 
-def mesh_toml(grid, cells: Sequence[int], name: str) -> str:
+def mesh_toml(grid: Grid, cells: Sequence[int], name: str) -> str:
     """Mesh TOML (meshes/*.toml layout) of ``grid``'s box and energies with ``cells`` cells per axis."""
     lo, hi = grid.lower_kpc, grid.upper_kpc
     axes = "\n".join(f"{a}_kpc = [{float(lo[i])!r}, {float(hi[i])!r}, {int(cells[i])}]" for i, a in enumerate("xyz"))
@@ -221,19 +226,20 @@ def mesh_toml(grid, cells: Sequence[int], name: str) -> str:
     return f'name = "{name}"\n\n[space]\n{axes}\n\n[energy]\nE_GeV = [{energies}]\n'
 
 
-def study_on_mesh(cfg, cells: Sequence[int], folder: Path, name: str):
+def study_on_mesh(cfg: Config, cells: Sequence[int], folder: Path, name: str) -> Config:
     """``cfg`` on the study's box with ``cells`` cells per axis, writing to ``folder`` (the mesh file
-    ``folder/mesh.toml`` is written by rank 0; every rank returns the same config)."""
+    ``folder/mesh-<content hash>.toml`` is written by rank 0; every rank returns the same config)."""
     from .. import builders
     from ..io import atomic_path
     from ..pipeline import on_root
-    grid = builders.build_grid(cfg)
-    mesh = folder / "mesh.toml"
+    text = mesh_toml(builders.build_grid(cfg), cells, name)
+    # the stage keys hash the mesh's path: the path carries a hash of the content, so another box or
+    # other energies are another mesh (rerun), the same mesh keeps the run's stages current
+    mesh = folder / f"mesh-{hashlib.sha256(text.encode()).hexdigest()[:12]}.toml"
 
     def write():
-        folder.mkdir(parents=True, exist_ok=True)
-        text = mesh_toml(grid, cells, name)
-        if not mesh.is_file() or mesh.read_text() != text:     # unchanged file: the run's stages stay current
+        if not mesh.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
             with atomic_path(mesh) as tmp:
                 tmp.write_text(text)
     on_root(write)
@@ -245,7 +251,7 @@ def _spacing_tag(h_kpc: float) -> str:
     return f"h_{h_kpc:g}kpc"
 
 
-def _run_products(cfg, petsc_options: dict | None, only: list[str]) -> tuple[dict, float]:
+def _run_products(cfg: Config, petsc_options: dict | None, only: list[str]) -> tuple[dict, float]:
     """Run (or resume) ``cfg`` for ``only`` stages; its products (on every rank) and the wall time."""
     from ..pipeline import on_root, run_study
     t0 = time.perf_counter()
@@ -373,8 +379,8 @@ def _solve_seconds(out: str | Path) -> float:
 
 
 # ------------------------------------------------------------------------------------------ the commands
-def converge(cfg, spacings_kpc: Sequence[float], out: str | Path, petsc_options: dict | None = None,
-             report=None) -> dict:
+def converge(cfg: Config, spacings_kpc: Sequence[float], out: str | Path, petsc_options: dict | None = None,
+             report: Callable[[str], None] | None = None) -> dict:
     """Solve ``cfg`` on cubic meshes of ``spacings_kpc`` (coarse to fine, constant ratio) over the study's
     box and energies, each in ``out/h_<h>kpc`` (resumable), and write ``out/convergence.json`` and
     ``out/convergence.md``. Collective under MPI (every rank solves; rank 0 writes and ``report``\\ s).
@@ -411,7 +417,7 @@ def converge(cfg, spacings_kpc: Sequence[float], out: str | Path, petsc_options:
     return result
 
 
-def companion_stage(cfg, out: str | Path, petsc_options: dict | None = None) -> tuple[list[Path], dict]:
+def companion_stage(cfg: Config, out: str | Path, petsc_options: dict | None = None) -> tuple[list[Path], dict]:
     """The ``mesh_error`` stage of ``fpgal run``: the study once more on the same box with twice the
     spacing (``out/mesh_error``, resumable; sky maps only at the map energies) and the Richardson error
     (p = 1 assumed) of every product of the run in ``out``. Collective; rank 0 writes
