@@ -23,16 +23,18 @@ def _series(rows: Mapping[float, dict], key) -> tuple[np.ndarray, np.ndarray]:
 def plot_chi2_epsilon(rows: Mapping[str, Mapping[float, dict]], preferred: Mapping[str, dict],
                       path: str | os.PathLike, title: str = "") -> Path:
     """χ²_inner + χ²_outer (LHAASO-KM2A) against ε, one line per model, the preferred ε and its Δχ² = 1
-    interval as a marker with a horizontal bar."""
+    interval as a star with a horizontal bar (a cross at the grid minimum when the ε grid does not resolve it)."""
     fig, ax = plt.subplots(figsize=(7.0, 4.8))
     for k, (model, by_eps) in enumerate(rows.items()):
         eps, chi2 = _series(by_eps, lambda r: r["chi2_lhaaso_inner"] + r["chi2_lhaaso_outer"])
         color = f"C{k % 10}"
         ax.plot(eps, chi2, "o-", ms=3, lw=1.3, color=color, label=model)
         p = preferred.get(model)
-        if p and np.isfinite(p["lo"]):
+        if p and p.get("resolved", True) and np.isfinite(p["lo"]):
             ax.errorbar([p["best"]], [p["chi2_min"]], xerr=[[p["best"] - p["lo"]], [p["hi"] - p["best"]]],
                         fmt="*", ms=9, color=color, capsize=3)
+        elif p:                                          # the ε grid does not resolve the minimum
+            ax.plot([p["best"]], [chi2.min()], "x", ms=9, color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(r"$\varepsilon = D_\perp / D_\parallel$")

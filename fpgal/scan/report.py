@@ -68,25 +68,49 @@ def spread_lines(rows: dict, eps: list[float]) -> list[str]:
     return out
 
 
-def ratio_maps(cfg: Config, rows: dict, prefs: dict, out: Path) -> tuple[float, list[Path]]:
-    """At the scanned ε nearest (in log ε) to the reference model's preferred ε: the 1 TeV map of every
-    other model over the reference's (log₂ ratio, Mollweide PNG)."""
+def nearest_eps(by_eps: dict, eps: float) -> float:
+    """The scanned ε nearest (in log ε) to ``eps``."""
+    return min(by_eps, key=lambda x: abs(math.log(x / eps)))
+
+
+def ratio_maps(cfg: Config, rows: dict, prefs: dict, out: Path) -> list[Path]:
+    """Each model's 1 TeV map at its preferred ε (the nearest scanned one) over the reference model's (UF23 base)
+    at its own preferred ε: log₂ ratio, Mollweide PNG. (At one common ε near 1 every ratio would be 1: isotropic
+    diffusion does not see the field.)"""
     from ..emission import products
     from ..pipeline import _plot_log_ratio
     ref = reference_model(list(rows))
-    eps = np.array(sorted(rows[ref]))
-    e = float(eps[np.argmin(np.abs(np.log(eps) - math.log(prefs[ref]["best"])))])
+    best = {m: nearest_eps(rows[m], prefs[m]["best"]) for m in rows}
 
     def map_1TeV(model: str) -> np.ndarray:
-        h5 = out / "models" / model_tag(model) / "skymaps" / f"eps_{eps_tag(e)}_maps.h5"
+        h5 = out / "models" / model_tag(model) / "skymaps" / f"eps_{eps_tag(best[model])}_maps.h5"
         maps, E, _ = products.load_h5(h5)
         return products.maps_at(maps, E, [E_REF_GeV])[0]
     base = map_1TeV(ref)
-    paths = [_plot_log_ratio(products.ratio_map(map_1TeV(m), base),
-                             out / "ratio_maps" / f"ratio_{model_tag(m)}_over_{model_tag(ref)}_eps_{eps_tag(e)}.png",
-                             f"I({m}) / I({ref}) at 1 TeV, ε = {e:.3g}")
-             for m in rows if m != ref and e in rows[m]]
-    return e, paths
+    return [_plot_log_ratio(products.ratio_map(map_1TeV(m), base),
+                            out / "ratio_maps" / f"ratio_{model_tag(m)}_eps_{eps_tag(best[m])}_over_{model_tag(ref)}"
+                                                 f"_eps_{eps_tag(best[ref])}.png",
+                            f"I({m}, ε = {best[m]:.3g}) / I({ref}, ε = {best[ref]:.3g}) at 1 TeV")
+            for m in rows if m != ref]
+
+
+def best_spectra(cfg: Config, rows: dict, prefs: dict, out: Path) -> list[Path]:
+    """Per LHAASO window: each model's window spectrum E²I(E) at its scanned ε nearest to its preferred ε, times
+    the nuclei factor of that row (what its χ² compared), with the LHAASO-KM2A points."""
+    from ..emission.data import load_lhaaso_km2a
+    from ..plots.maps import plot_regional_spectra
+    from .rows import window_spectra
+    curves: dict[str, dict] = {"inner": {}, "outer": {}}
+    E = None
+    for m, b in rows.items():
+        e = nearest_eps(b, prefs[m]["best"])
+        E, spec = window_spectra(out / "models" / model_tag(m) / "skymaps" / f"eps_{eps_tag(e)}_maps.h5")
+        f = b[e]["nuclei_factor"]
+        for w in curves:
+            curves[w][f"{m}, ε = {e:.3g}" + (f" × {f:.2f}" if f != 1.0 else "")] = f * spec[w]
+    return [plot_regional_spectra(E, curves[w], out / f"spectra_{w}.png",
+                                  data_points=[load_lhaaso_km2a(w, cfg.data_dir or None)],
+                                  title=f"LHAASO {w} window: each model at its preferred ε") for w in curves]
 
 
 def summary_lines(cfg: Config, rows: dict, prefs: dict) -> list[str]:
@@ -106,7 +130,7 @@ def summary_lines(cfg: Config, rows: dict, prefs: dict) -> list[str]:
            "|---|---|---|---|---|---|---|"]
     for m, p in prefs.items():
         b = rows[m]
-        near = min(b, key=lambda e: abs(math.log(e / p["best"])))
+        near = nearest_eps(b, p["best"])
         res = "yes" if p["resolved"] else "no: add ε here"
         md.append(f"| {m} | {p['best']:.3g} | {_interval(p)} | {p['chi2_min']:.1f} | {res} | {b[near]['chi2_local']:.1f} | "
                   f"{b[near]['nuclei_factor']:.3g} |")
@@ -129,12 +153,15 @@ def write_outputs(cfg: Config, rows: dict, out: Path) -> list[Path]:
     pngs = [plot_chi2_epsilon(rows, prefs, out / "chi2_epsilon.png", title)]
     eps_ref = max(e for b in rows.values() for e in b)
     pngs.append(plot_window_ratios(rows, eps_ref, out / "window_ratio_epsilon.png", title))
-    e_maps, maps = ratio_maps(cfg, rows, prefs, out) if len(rows) > 1 else (None, [])
+    pngs += best_spectra(cfg, rows, prefs, out)
+    maps = ratio_maps(cfg, rows, prefs, out) if len(rows) > 1 else []
+    for old in set((out / "ratio_maps").glob("ratio_*.png")) - set(maps):   # a preferred ε that moved
+        old.unlink()
     pngs += maps
     md += ["", "## Figures", "", f"Window intensities relative to ε = {eps_ref:g}"
-           + (" (isotropic)" if eps_ref == 1.0 else "") + "; ratio maps at ε = "
-           + (f"{e_maps:.3g} (the scanned ε nearest to {reference_model(list(rows))}'s preferred ε)" if maps else "–")
-           + ".", ""] + [f"![{p.name}]({p.relative_to(out)})" for p in pngs]
+           + (" (isotropic)" if eps_ref == 1.0 else "") + "; spectra and ratio maps: each model at the scanned ε "
+           f"nearest to its preferred ε, ratio maps over {reference_model(list(rows))} at its own.", ""]
+    md += [f"![{p.name}]({p.relative_to(out)})" for p in pngs]
     with atomic_path(out / "scan.md") as tmp:
         tmp.write_text("\n".join(md) + "\n")
     return paths + [out / "scan.md"] + pngs

@@ -53,9 +53,10 @@ def test_scan_runs_resumes_and_reproduces_fpgal_run(scanned, tmp_path):
     rows = read_csv(out / "scan.csv")
     assert list(next(iter(rows.values())))[:7] == INTERFACE and len(rows) == 4
     assert {r["nuclei_factor_mode"] for r in rows.values()} == {"fixed"} and {r["nuclei_factor"] for r in rows.values()} == {"1.0"}
-    for f in ("scan.md", "chi2_epsilon.png", "window_ratio_epsilon.png",
-              "ratio_maps/ratio_jf12-solenoidal_over_uf23_base_eps_0.01.png"):
+    for f in ("scan.md", "chi2_epsilon.png", "window_ratio_epsilon.png", "spectra_inner.png", "spectra_outer.png",
+              *(f"ratio_maps/{p.name}" for p in (out / "ratio_maps").glob("ratio_jf12-solenoidal_eps_*_over_uf23_base_eps_*.png"))):
         assert (out / f).is_file(), f
+    assert len(list((out / "ratio_maps").glob("*.png"))) == 1
     assert sum(n.startswith("solve/") for n in first.computed) == 4
     # ε = 1 is isotropic: D = D∥ 1 whatever the field, so both models give the same sky
     iso = [rows[(m, 1.0)] for m in MODELS]
