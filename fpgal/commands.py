@@ -139,8 +139,12 @@ def cmd_sde(args, petsc_opts) -> int:
 
 
 def cmd_converge(args, petsc_opts) -> int:
-    from .analysis.convergence import converge
+    from .analysis.convergence import checked_spacings, converge
     cfg = _checked(load(args), {"solve", "fit", "skymap"})
+    try:
+        checked_spacings(cfg, args.meshes)
+    except ValueError as exc:
+        raise ConfigError(f"--meshes {','.join(f'{h:g}' for h in args.meshes)}: {exc}") from None
     out = Path(args.out) if args.out else Path(cfg.output_dir) / "convergence"
     converge(cfg, args.meshes, out, petsc_options=petsc_opts, report=_print0)
     if mpi_rank_size()[0] == 0:

@@ -379,6 +379,16 @@ def _solve_seconds(out: str | Path) -> float:
 
 
 # ------------------------------------------------------------------------------------------ the commands
+def checked_spacings(cfg: Config, spacings_kpc: Sequence[float]) -> tuple[list[float], list[tuple[int, int, int]]]:
+    """The spacings coarse to fine and their cells per axis; ValueError naming the bad spacing (no constant
+    refinement ratio, or a spacing that does not divide the study's box)."""
+    from .. import builders
+    spacings = sorted((float(h) for h in spacings_kpc), reverse=True)
+    refinement_ratio(spacings)
+    grid = builders.build_grid(cfg)
+    return spacings, [cells_for_spacing(grid, h) for h in spacings]
+
+
 def converge(cfg: Config, spacings_kpc: Sequence[float], out: str | Path, petsc_options: dict | None = None,
              report: Callable[[str], None] | None = None) -> dict:
     """Solve ``cfg`` on cubic meshes of ``spacings_kpc`` (coarse to fine, constant ratio) over the study's
@@ -387,10 +397,8 @@ def converge(cfg: Config, spacings_kpc: Sequence[float], out: str | Path, petsc_
     Returns the result (spacings, meshes with timings, products with their convergence)."""
     from .. import builders
     from ..pipeline import on_root
-    spacings = sorted((float(h) for h in spacings_kpc), reverse=True)
-    refinement_ratio(spacings)
+    spacings, cells = checked_spacings(cfg, spacings_kpc)          # every mesh checked before the first solve
     grid = builders.build_grid(cfg)
-    cells = [cells_for_spacing(grid, h) for h in spacings]          # every mesh checked before the first solve
     out = Path(out)
     say = report or (lambda text: None)
     meshes, per_mesh = [], []

@@ -128,3 +128,12 @@ def test_converge_on_two_ranks_equals_one_rank(tmp_path, one_rank):
     assert set(one) == set(two) and len(one) >= 15
     for key in one:
         assert two[key]["values"] == pytest.approx(one[key]["values"][:2], rel=1e-6, abs=1e-12), key
+
+
+def test_bad_meshes_are_a_usage_error_before_any_solve(tmp_path, capsys):
+    study = write_study(tmp_path, tiny_study(tmp_path, 16, 4, [0.01, 0.001]))
+    for meshes, why in (("4,2,1.5", r"constant refinement ratio.*\[2\.0, 1\.333333\]"),
+                        ("3,1.5", r"spacing 3 kpc: the box sides \[40\.0, 40\.0, 8\.0\] kpc")):
+        assert main(["converge", str(study), "--meshes", meshes, "--out", str(tmp_path / "c")]) == 2
+        assert __import__("re").search(f"--meshes {meshes}: .*{why}", capsys.readouterr().err)
+    assert not (tmp_path / "c").exists()
