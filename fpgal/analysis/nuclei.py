@@ -139,7 +139,7 @@ def sky_maps(cfg, cr_p, cr_he) -> dict[str, dict[str, np.ndarray]]:
         if E is None:
             continue
         q = species_emissivities(cr_p, cr_he, E, xsec, particle, sk.helium_fraction)
-        blocks.update({(particle, k): (E, v) for k, v in q.items()})
+        blocks.update({(particle, k): v for k, v in q.items()})
     maps = stacked_skymaps(cr_p, builders.build_gas(cfg), blocks, sk.nside, observer_kpc=cfg.sun_kpc)
     out: dict[str, dict[str, np.ndarray]] = {}
     for (particle, k), m in maps.items():
@@ -180,7 +180,10 @@ def neutrino_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[li
     from ..emission.nuclei import icecube_ratio, per_flavour_all_sky_flux
     from ..plots.spectra import plot_neutrino_comparison
     paths = [products.save_h5(out_dir / "neutrino_all_flavour_maps.h5", maps["total"], E,
-                              attrs={"particle": "neutrino (all flavours, nu + nubar)"}, config_text=to_toml(cfg))]
+                              attrs={"particle": "neutrino (all flavours, nu + nubar)"}, config_text=to_toml(cfg)),
+             products.save_h5(out_dir / "neutrino_per_flavour_maps.h5", maps["total"] / 3.0, E,
+                              attrs={"particle": "neutrino per flavour (nu + nubar), flavour ratio 1:1:1 after "
+                                                 "oscillation = all-flavour / 3"}, config_text=to_toml(cfg))]
     E2F = {k: E ** 2 * per_flavour_all_sky_flux(m) for k, m in maps.items()}
     refs = [load_icecube_galactic_plane(m, cfg.data_dir or None) for m in ICECUBE_MODELS]
     info = {"E_GeV": E.tolist(), "E2F_per_flavour_GeV_cm2_s": {k: v.tolist() for k, v in E2F.items()},

@@ -49,6 +49,11 @@ def test_nuclei_stage_writes_the_summary_lines(tmp_path):
     ref = load_icecube_galactic_plane("kra5")
     ice = np.exp(np.interp(np.log(3e4), np.log(ref.E_GeV), np.log(ref.E2F)))
     assert float(m.group(1)) == pytest.approx(tot[i] / ice, rel=2e-3)
+    from fpgal.emission import products
+    m_all, E_all, _ = products.load_h5(out / "neutrino_all_flavour_maps.h5")
+    m_one, _, _ = products.load_h5(out / "neutrino_per_flavour_maps.h5")
+    np.testing.assert_allclose(m_one, m_all / 3.0, rtol=1e-14)
+    np.testing.assert_allclose(E_all ** 2 * 4 * np.pi * m_one.mean(axis=1), tot, rtol=1e-12)
     for name in ("local_helium_spectrum.png", "spectrum_lhaaso_inner.png", "neutrinos_vs_icecube.png",
                  "gamma_He_maps.h5"):
         assert (out / name).is_file(), name
