@@ -68,6 +68,9 @@ class DiffusionConfig:
     gamma2: float = setting(-0.321, "Index γ2 of D∥(E).")
     epsilon: list = setting([0.1, 0.01, 0.001], "Anisotropies ε = D⊥/D∥ to solve for, each in (0, 1].",
                             min=0.0, max=1.0, min_exclusive=True, nonempty=True)
+    law: str = setting("broken-power-law", "D∥(E) law: broken-power-law (above) or crpropa (CRPropa 3's "
+                       "D∥ = D0_cm2_s (E/Z / 4 GV)^(1/3); D0_cm2_s = scale · 6.1e28; E_br_GeV, gamma1, gamma2 unused).",
+                       choices=("broken-power-law", "crpropa"))
 
 
 @dataclass(frozen=True)
@@ -121,7 +124,9 @@ class SDEConfig:
     seed: int = setting(20250701, "Random seed (results are reproducible for a seed).", min=0)
     mode: str = setting("ito", "ito (with ∇·D drift) or crpropa (CRPropa DiffusionSDE algorithm).",
                         choices=("ito", "crpropa"))
-    dt_s: float = setting(0.0, "Time step at E = 1 TeV; 0 picks one from the grid spacing.", min=0.0, units="s")
+    dt_s: float = setting(0.0, "Time step at E = 1 TeV; 0 picks one from the field's geometry (rms step "
+                          "0.15 × the tensor's gradient length, docs/sde.md); every run also makes the Richardson "
+                          "pair at 2 dt and stores the step bias with the result.", min=0.0, units="s")
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,10 @@
 """Compare two CR densities on the same grid — typically the grid (PETSc) solution and the SDE one.
 
 Per cell and energy: ratio r = n_other / n_ref and pull = (n_other − n_ref) / σ with
-σ² = σ_ref² + σ_other² (the ``error`` arrays; the grid solution has none, i.e. σ_ref = 0).
+σ² = σ_ref² + σ_other² + (s_ref n_ref)² + (s_other n_other)² (the ``error`` arrays — the grid solution has
+none, i.e. σ_ref = 0 — and the relative step-bias systematic s of an SDE result, :func:`step_systematic`:
+half the 95 % bound ``step_bias_bound_rel`` of its Richardson pair, 0 for a Richardson-extrapolated
+result, whose remaining bias is O(dτ²)).
 χ²/dof = mean(pull²) over the *well-populated* cells — those where both densities are positive and the
 combined relative error is below ``max_rel_error`` (sparsely visited cells have unreliable batch
 errors; each result's own relative error must be below ``max_rel_error``). With B batches the pulls follow Student's t with B−1 dof, so χ²/dof ≈ (B−1)/(B−3) ≈ 1.03
@@ -61,6 +64,7 @@ class CompareReport:
     local_other: np.ndarray
     local_other_err: np.ndarray       # (nE,) conservative (cells fully correlated)
     labels: tuple = ("grid", "sde")
+    step: dict = field(default_factory=dict)   # label -> step-bias information of an SDE result
     files: list = field(default_factory=list)
 
     def summary(self) -> dict:
@@ -76,7 +80,9 @@ class CompareReport:
                "mean_pull_per_E": _json_numbers(self.mean_pull), "max_abs_pull_per_E": _json_numbers(self.max_abs_pull),
                "median_ratio_per_E": _json_numbers(self.median_ratio),
                "rms_rel_diff_per_E": _json_numbers(self.rms_rel_diff),
-               "local_center_kpc": list(self.local_center_kpc), "local_ratio_per_E": _json_numbers(local_ratio)}
+               "local_center_kpc": list(self.local_center_kpc), "local_ratio_per_E": _json_numbers(local_ratio),
+               "step_bias": {k: {kk: (vv if not isinstance(vv, float) or np.isfinite(vv) else None)
+                                 for kk, vv in v.items()} for k, v in self.step.items()}}
         if total is None:
             out["note"] = NO_CELLS_NOTE
         return out
@@ -90,6 +96,8 @@ class CompareReport:
                  f"local spectra at {tuple(round(v, 3) for v in self.local_center_kpc)} kpc",
                  f"{'E [GeV]':>12} {'cells':>7} {'chi2/dof':>9} {'<pull>':>8} {'max|pull|':>9} {'med ratio':>9} "
                  f"{'rms rel':>8} {'local ratio':>12}"]
+        for label, info in self.step.items():
+            lines.insert(2, f"{label}: {info['note']}")
         for i, E in enumerate(self.E_GeV):
             lr = self.local_other[i] / self.local_ref[i] if self.local_ref[i] else float("nan")
             le = self.local_other_err[i] / self.local_ref[i] if self.local_ref[i] else float("nan")
@@ -100,6 +108,39 @@ class CompareReport:
         return "\n".join(lines) + "\n"
 
 
+def step_systematic(cr: CRDensity) -> tuple[float, dict]:
+    """(relative systematic s of the step bias in the error budget, description) of a CR density.
+
+    An SDE result of a Richardson pair (``meta['richardson_pair']``): s = ``step_bias_bound_rel``/2 (the
+    95 % bound of the fine run's relative step bias taken as 2σ); Richardson-extrapolated
+    (``richardson_extrapolated``): s = 0, its remaining bias is O(dτ²); an SDE result without a pair:
+    s = 0 and a note that its step bias is unknown; any other result (grid): s = 0, no note.
+    """
+    m = cr.meta
+    if str(m.get("solver", "")) != "sde":
+        return 0.0, {}
+    step = float(m.get("rms_step_kpc", float("nan")))
+    info = {"rms_step_kpc": step}
+    if bool(m.get("richardson_extrapolated", False)):
+        info.update(method="extrapolated", systematic_rel=0.0,
+                    note=f"Richardson-extrapolated to zero step from rms steps {step:.4g} and "
+                         f"{float(m.get('rms_step_coarse_kpc', float('nan'))):.4g} kpc (remaining bias O(dt^2))")
+        return 0.0, info
+    bound = float(m.get("step_bias_bound_rel", float("nan")))
+    if bool(m.get("richardson_pair", False)) and np.isfinite(bound):
+        s = 0.5 * bound
+        info.update(method="bias-bounded", systematic_rel=s, step_bias_bound_rel=bound,
+                    step_bias_rel_residence=float(m.get("step_bias_rel_residence", float("nan"))),
+                    step_bias_rel_sun=float(m.get("step_bias_rel_sun", float("nan"))),
+                    note=f"rms step {step:.4g} kpc, Richardson step-bias bound {100 * bound:.2g} % (95 %), in the "
+                         f"error budget as a {100 * s:.2g} % (1 sigma) systematic")
+        return s, info
+    info.update(method="none", systematic_rel=0.0,
+                note=f"rms step {step:.4g} kpc, step bias NOT estimated (run with richardson=True); pulls "
+                     "contain statistics only")
+    return 0.0, info
+
+
 def pulls_and_mask(ref: CRDensity, other: CRDensity, max_rel_error: float = 0.1):
     """(pull, ratio, mask) arrays of shape (nE, nx, ny, nz); mask = well-populated cells."""
     if not ref.grid.same_space(other.grid) or ref.grid.n_E != other.grid.n_E or \
@@ -107,8 +148,9 @@ def pulls_and_mask(ref: CRDensity, other: CRDensity, max_rel_error: float = 0.1)
         raise ValueError(f"compare: the two densities live on different grids: {ref.grid!r} vs {other.grid!r}")
     e_ref = ref.error if ref.error is not None else np.zeros_like(ref.density)
     e_oth = other.error if other.error is not None else np.zeros_like(other.density)
-    sigma = np.sqrt(e_ref ** 2 + e_oth ** 2)
     n_a, n_b = ref.density, other.density
+    s_ref, s_oth = step_systematic(ref)[0], step_systematic(other)[0]
+    sigma = np.sqrt(e_ref ** 2 + e_oth ** 2 + (s_ref * n_a) ** 2 + (s_oth * n_b) ** 2)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(n_a > 0, n_b / n_a, np.nan)
         pull = np.where(sigma > 0, (n_b - n_a) / sigma, np.nan)
@@ -157,8 +199,13 @@ def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: fl
     loc_b = sde_cr.local_spectrum(c, radius_kpc)
     loc_be = (CRDensity(g, sde_cr.error).local_spectrum(c, radius_kpc) if sde_cr.error is not None
               else np.zeros(nE))
+    step = {lab: info for lab, info in zip(labels, (step_systematic(grid_cr)[1], step_systematic(sde_cr)[1]))
+            if info}
+    for lab, info in step.items():
+        if info.get("method") == "none":
+            log.warning("compare: %s: %s", lab, info["note"])
     report = CompareReport(g.E_GeV.copy(), chi2, n_cells, mean_pull, max_pull, med_ratio, rms_rel,
-                           tuple(c.tolist()), loc_a, loc_b, loc_be, tuple(labels))
+                           tuple(c.tolist()), loc_a, loc_b, loc_be, tuple(labels), step)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     txt = out / "compare_report.txt"

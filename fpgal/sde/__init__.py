@@ -12,7 +12,9 @@ DiffusionSDE algorithm without the ∇·D drift (``mode="crpropa"``), returning 
 
 Modules: ``coefficients`` (drift, noise, ∇·D), ``stepping`` (Itô / CRPropa steps, escape),
 ``engine`` (particle loop), ``propagate``, ``steady`` (residence / snapshot estimators, MPI),
-``table`` (trilinear lookup table of S and ∇·S), ``parallel`` (chunks, seeds, MPI).
+``table`` (trilinear lookup table of S and ∇·S), ``parallel`` (chunks, seeds, MPI), ``stepsize`` (the
+default step from the tensor's gradient length), ``richardson`` (the step-bias pair dτ / 2dτ and its
+extrapolation).
 See docs/sde.md.
 """
 from .coefficients import SDECoefficients

@@ -40,7 +40,10 @@ from .engine import check_mode, simulate
 from ..checks import check_seed, positive_int, positive_number, spectrum_values
 from ..mpi import collective
 from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
+from .richardson import richardson as richardson_combine
 from .stepping import TRACE_STEP_KPC
+from .stepsize import default_step
+from .table import TabulatedTensor
 
 log = get_logger(__name__)
 
@@ -203,6 +206,13 @@ class _Tally:
         N = self.sub_sizes.astype(float)[None, :, None]
         return H.sum(axis=1), (H ** 2).sum(axis=1), (H * N).sum(axis=1)
 
+    def total_moments(self) -> np.ndarray:
+        """(Σ_s R_s, Σ_s R_s², Σ_s R_s N_s) of the sub-batch totals R_s = Σ_cells H_s, shape (3, n_hist)."""
+        self.flush()
+        R = self.hist.reshape(self.n_hist, self.n_sub, self.n_cells).sum(axis=2)
+        N = self.sub_sizes.astype(float)[None, :]
+        return np.stack([R.sum(axis=1), (R ** 2).sum(axis=1), (R * N).sum(axis=1)])
+
 
 def batch_plan(n_particles: int, chunk_size: int, min_batches: int, n_cells: int, n_hist: int,
                max_tally_values: int = 1 << 25):
@@ -220,7 +230,7 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
                  max_steps: int = 1_000_000, chunk_size: int = 1 << 16, min_batches: int = 64,
                  bridge: bool = True, lookup_spacing_kpc: float | None = None, fd_step_kpc: float = FD_STEP_KPC,
                  trace_step_kpc: float = TRACE_STEP_KPC, source_points: int = 2,
-                 comm="auto") -> CRDensity:
+                 comm="auto", richardson: bool | str = True) -> CRDensity:
     """Steady CR density of −∇·(D∇n) = Q(E, x) = spectrum(E) source(x), n = 0 on ``boundary``, by SDE.
 
     Parameters
@@ -238,7 +248,9 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     mode : "ito" (with ∇·D) or "crpropa" (CRPropa DiffusionSDE, no ∇·D)
     dt_s : time step [s, > 0] at ``E_ref_GeV`` (default 1 TeV, as the config's ``sde.dt_s``); for separable tensors
         only dτ = D∥(E_ref) dt matters. Default (and with ``step_kpc``): rms step √(2 dτ) = ``step_kpc``,
-        itself defaulting to half the smallest cell size
+        itself defaulting to the field's geometry: min(0.15 L, 0.1 escape scale, half the smallest cell)
+        with L the tensor's gradient length (curvature radius of b, gradient length of |D|;
+        :func:`fpgal.sde.stepsize.default_step`, recorded in ``meta['step_choice_*']``)
     losses : optional catastrophic losses (``fpgal.transport.losses.PPLosses`` / ``CatastrophicRate``, a list of
         them, or a callable ``(xyz_kpc, E_GeV) -> 1/τ_loss`` in 1/s): particle weights exp(−∫dt/τ_loss)
     estimator : "residence" (time in cells, run until all are absorbed or ``max_steps``) or "snapshots"
@@ -246,6 +258,11 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     lookup_spacing_kpc : tabulate S and ∇·S on this spacing first (:mod:`fpgal.sde.table`; Itô mode)
     bridge : Brownian-bridge correction of escape between steps
     comm : an mpi4py communicator, None (serial) or "auto" (COMM_WORLD under an MPI launcher)
+    richardson : True (default): also run at twice the time step (independent random numbers, 1.5 × the
+        cost) and attach the step bias to the fine run's result: the Richardson estimate n₀ = 2 n(dτ) − n(2dτ)
+        of the mean residence time and the Sun's density, the fine run's relative bias and a 95 % bound
+        ``step_bias_bound_rel`` in ``meta`` (:mod:`fpgal.sde.richardson`); "extrapolate": return
+        2 n(dτ) − n(2dτ) in every cell, error √(4σ_f² + σ_c²); False: the single run at dτ only.
 
     Returns
     -------
@@ -254,6 +271,27 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     Factorized (``spatial``, ``spatial_error``, ``energy_factor``) for a separable tensor without
     losses, where the one simulation in τ gives n(E, x) = spectrum(E)/D∥(E) × n_unit(x).
     """
+    kwargs = dict(boundary=boundary, mode=mode, losses=losses, E_ref_GeV=E_ref_GeV, estimator=estimator,
+                  snapshot_times_s=snapshot_times_s, max_steps=max_steps, chunk_size=chunk_size,
+                  min_batches=min_batches, bridge=bridge, lookup_spacing_kpc=lookup_spacing_kpc,
+                  fd_step_kpc=fd_step_kpc, trace_step_kpc=trace_step_kpc, source_points=source_points, comm=comm)
+    if richardson not in (True, False, "extrapolate"):
+        raise ValueError(f"steady_state: richardson={richardson!r}; expected True, False or 'extrapolate'")
+    if not richardson:
+        return _steady_state_level(grid, tensor, source, spectrum, n_particles, seed, dt_s=dt_s, step_kpc=step_kpc,
+                                   **kwargs)
+    return _richardson_pair(grid, tensor, source, spectrum, n_particles, seed, dt_s, step_kpc, kwargs,
+                            extrapolate=richardson == "extrapolate")
+
+
+def _steady_state_level(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0, boundary=None,
+                         mode: str = "ito", dt_s: float | None = None, losses=None, *, step_kpc: float | None = None,
+                         E_ref_GeV: float = 1000.0, estimator: str = "residence", snapshot_times_s=None,
+                         max_steps: int = 1_000_000, chunk_size: int = 1 << 16, min_batches: int = 64,
+                         bridge: bool = True, lookup_spacing_kpc: float | None = None, fd_step_kpc: float = FD_STEP_KPC,
+                         trace_step_kpc: float = TRACE_STEP_KPC, source_points: int = 2,
+                         comm="auto") -> CRDensity:
+    """One SDE run at one time step (see :func:`steady_state`; no Richardson pair)."""
     t_wall = time.perf_counter()
     owner = "steady_state"
     if not isinstance(grid, Grid):
@@ -302,11 +340,16 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     used_tensor, ref = collective(prepare, comm, "the SDE set-up")
 
     # --- step size: one spatial step for all energies
-    step = float(step_kpc) if step_kpc else 0.5 * float(np.min(grid.spacing_kpc))
+    choice = None
     if dt_s:
         dtau = ref.tau_kpc2(dt_s)
     else:
-        dtau = 0.5 * step ** 2
+        if not step_kpc:
+            fd_h = lookup_spacing_kpc or (float(np.min(used_tensor.spacing_kpc))
+                                          if isinstance(used_tensor, TabulatedTensor) else None)
+            choice = collective(lambda: default_step(ref.S, grid, boundary, fd_h), comm, "the SDE step choice")
+            step_kpc = choice.step_kpc
+        dtau = 0.5 * float(step_kpc) ** 2
     if not (math.isfinite(dtau) and dtau > 0):
         raise ValueError(f"steady_state: dt_s={dt_s!r}, step_kpc={step_kpc!r} give no positive time step")
     check_mode(mode, ref)
@@ -337,7 +380,7 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     error = None if factorized else np.zeros_like(density)
     factors = None     # factorized: (factor (nE,), tally T1 (grid shape), its 1σ error)
     stats = dict(steps_max=0, not_absorbed=0, particle_steps=0)
-    run_seeds = [np.random.SeedSequence(seed)] if separable else np.random.SeedSequence(seed).spawn(len(energies))
+    run_seeds = [_seed_sequence(seed)] if separable else _seed_sequence(seed).spawn(len(energies))
     for (E_run, E_out), run_seed in zip(runs, run_seeds):
         coeffs = ref if E_run is None else collective(
             lambda E_run=E_run: _coefficients(used_tensor, E_run, fd_step_kpc, grid, q_cells), comm, "the SDE set-up")
@@ -353,11 +396,12 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         T1 = np.zeros((n_hist, grid.n_cells))
         T2 = np.zeros_like(T1)
         TN = np.zeros_like(T1)
+        TT = np.zeros((3, n_hist))     # moments of the sub-batch totals (mean residence time)
         sizes, n_sub = batch_plan(n_particles, chunk_size, min_batches, grid.n_cells, n_hist)
         seeds = chunk_seeds(run_seed, len(sizes))
 
         def run_my_chunks(coeffs=coeffs, loss=loss, n_hist=n_hist, sizes=sizes, n_sub=n_sub, seeds=seeds,
-                          T1=T1, T2=T2, TN=TN):
+                          T1=T1, T2=T2, TN=TN, TT=TT):
             for c in my_chunks(len(sizes), comm):
                 rng = np.random.default_rng(seeds[c])
                 x0 = sample_positions(grid, q_cells, int(sizes[c]), rng)
@@ -368,20 +412,25 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
                 T1 += m1
                 T2 += m2
                 TN += mn
+                TT += tally.total_moments()
                 stats["steps_max"] = max(stats["steps_max"], tally.steps)
                 if estimator == "residence":
                     stats["not_absorbed"] += len(x_left)
                 stats["particle_steps"] += int(tally.hist.sum()) if n_hist == 1 and step_weights is None else 0
         # a failure on one rank (e.g. the tensor raising at some particle's position) ends every rank
         collective(run_my_chunks, comm, "the SDE simulation")
-        T1, T2, TN = (allreduce_sum(a, comm) for a in (T1, T2, TN))
+        T1, T2, TN, TT = (allreduce_sum(a, comm) for a in (T1, T2, TN, TT))
         counts = allreduce_sum(np.array([stats["not_absorbed"], stats["particle_steps"], stats["steps_max"]],
                                         dtype=np.int64), comm)
         B = len(sizes) * n_sub
         n_batches = B
         n_sq = float(np.sum(sizes.astype(float) ** 2)) if n_sub == 1 else _sub_sq(sizes, n_sub)
-        m = T1 / n_particles
-        var = B / max(B - 1, 1) * np.clip(T2 - 2.0 * m * TN + m ** 2 * n_sq, 0.0, None)
+        var = _batch_variance(T1, T2, TN, n_particles, n_sq, B)
+        if E_run is None and n_hist == 1:     # mean residence time at E_ref (τ per particle → t)
+            tau_mean = TT[0, 0] * dtau / n_particles
+            tau_err = math.sqrt(_batch_variance(TT[0, 0], TT[1, 0], TT[2, 0], n_particles, n_sq, B)) * dtau / n_particles
+            to_Myr = units.kpc_cm ** 2 / ref.scale_cm2_s / units.Myr_s
+            stats["mean_residence_Myr"], stats["mean_residence_Myr_err"] = tau_mean * to_Myr, tau_err * to_Myr
         # n = spectrum/D∥ × (q_rel/N) × Σ τ [cm²] / V [cm³]
         to_density = q_rel_cm3 / n_particles * dtau * units.kpc_cm ** 2 / grid.cell_volume_cm3
         Q_E = Q_all[iE_out]
@@ -408,10 +457,14 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
                 lookup_spacing_kpc=float(lookup_spacing_kpc or 0.0), fd_step_kpc=float(fd_step_kpc),
                 losses=repr(losses), wall_time_s=wall, mpi_ranks=size,
                 fraction_not_absorbed=stats.get("run_not_absorbed", 0) / n_particles,
-                particle_steps=stats.get("run_particle_steps", 0),
+                particle_steps=stats.get("run_particle_steps", 0), richardson_extrapolated=False,
                 energy_scaling=("separable tensor: one simulation in tau = D_par(E) t; "
                                 "n(E) = spectrum(E)/D_par(E) * n_unit" if separable else
                                 "non-separable tensor: one simulation per energy"))
+    if "mean_residence_Myr" in stats and estimator == "residence":
+        meta.update(mean_residence_Myr=stats["mean_residence_Myr"], mean_residence_Myr_err=stats["mean_residence_Myr_err"])
+    if choice is not None:
+        meta.update(choice.meta())
     if mode == "crpropa":
         meta["trace_step_kpc"] = float(trace_step_kpc)
     if estimator == "snapshots":
@@ -423,6 +476,51 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         factor, tally, sigma = factors
         return CRDensity.factorized(grid, tally, factor, sigma, meta, comm=keep, normalize=True)
     return CRDensity(grid, density, error, meta, comm=keep)
+
+
+#: spawn-key tag of the coarse run of a Richardson pair (its seed differs from the fine run's)
+COARSE_SEED_TAG = 0x5EED2
+
+
+def _seed_sequence(seed) -> np.random.SeedSequence:
+    """A fresh SeedSequence for ``seed`` (an int, a sequence of ints or a SeedSequence, copied: spawning
+    from it does not change the caller's)."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    return np.random.SeedSequence(seed)
+
+
+def coarse_seed(seed) -> np.random.SeedSequence:
+    """The coarse run's seed of a Richardson pair: ``seed``'s entropy with the spawn key extended by
+    ``COARSE_SEED_TAG`` (independent of the fine run's stream, reproducible)."""
+    ss = _seed_sequence(seed)
+    return np.random.SeedSequence(ss.entropy, spawn_key=tuple(ss.spawn_key) + (COARSE_SEED_TAG,),
+                                  pool_size=ss.pool_size)
+
+
+def _richardson_pair(grid: Grid, tensor, source, spectrum, n_particles, seed, dt_s, step_kpc,
+                     kwargs: dict, extrapolate: bool = False) -> CRDensity:
+    """The fine run (dτ) and the coarse run (2dτ, seed :func:`coarse_seed`) combined by
+    :func:`fpgal.sde.richardson.richardson`. A lookup table is built once and used by both runs."""
+    check_seed(seed, "steady_state")
+    spacing = kwargs.get("lookup_spacing_kpc")
+    kw = dict(kwargs)
+    used = tensor
+    if spacing and kw.get("mode", "ito") == "ito" and is_separable(tensor) and isinstance(grid, Grid):
+        from .table import tabulate
+        comm = default_comm() if kw.get("comm") == "auto" else kw.get("comm")
+        spacing = positive_number(spacing, "lookup_spacing_kpc", "kpc", "steady_state")
+        used = collective(lambda: tabulate(tensor, grid.lower_kpc, grid.upper_kpc, spacing), comm, "the SDE set-up")
+        kw["lookup_spacing_kpc"] = None
+    fine = _steady_state_level(grid, used, source, spectrum, n_particles, seed, dt_s=dt_s, step_kpc=step_kpc, **kw)
+    coarse_step = math.sqrt(2.0 * 2.0 * fine.meta["dtau_kpc2"])        # rms step √(2 · 2dτ)
+    coarse = _steady_state_level(grid, used, source, spectrum, n_particles, coarse_seed(seed), dt_s=None,
+                                 step_kpc=coarse_step, **kw)
+    coarse.meta["dtau_kpc2"] = 2.0 * fine.meta["dtau_kpc2"]            # exactly (not via the rounded step)
+    out = richardson_combine(fine, coarse, extrapolate)
+    if used is not tensor:
+        out.meta.update(tensor=repr(tensor), lookup_spacing_kpc=float(spacing))
+    return out
 
 
 def _checked_inputs(grid: Grid, tensor, source, spectrum, boundary, source_points: int, separable: bool,
@@ -447,6 +545,13 @@ def _source_sample_points(grid: Grid, q_cells: np.ndarray, n_max: int = 1000) ->
     flat = np.flatnonzero(q_cells.reshape(-1) > 0)
     pick = flat[np.linspace(0, len(flat) - 1, min(len(flat), n_max)).astype(int)]
     return grid.cell_centers_kpc().reshape(-1, 3)[pick]
+
+
+def _batch_variance(T1, T2, TN, n_particles: int, n_sq: float, B: int):
+    """Ratio-estimator variance of the tally sum T1 from the batch moments (module docstring):
+    B/(B−1) Σ_b (H_b − N_b m)², m = T1/N, expanded as T2 − 2 m TN + m² Σ N_b²."""
+    m = T1 / n_particles
+    return B / max(B - 1, 1) * np.clip(T2 - 2.0 * m * TN + m ** 2 * n_sq, 0.0, None)
 
 
 def _sub_sq(sizes: np.ndarray, n_sub: int) -> float:
