@@ -299,3 +299,43 @@ def apply_stencil(coef: np.ndarray, n_pad: np.ndarray) -> np.ndarray:
     for o, (ox, oy, oz) in enumerate(OFFSETS):
         out += coef[o] * n_pad[1 + ox:1 + ox + lx, 1 + oy:1 + oy + ly, 1 + oz:1 + oz + lz]
     return out
+
+
+def stencil_row_chunks(coef: np.ndarray, box: LocalBox, unknown_pad: np.ndarray, global_index: Callable,
+                       scale: float = 1.0, dirichlet_diag: float = 1.0, with_values: bool = True,
+                       rows_per_chunk: int = 1 << 17):
+    """The operator's local rows in chunks of whole z-layers, for streaming into a PETSc matrix.
+
+    Yields ``(rows (n,), cols (n, 27), vals (n, 27) or None)``: global row numbers of n consecutive
+    local cells (PETSc ordering, x fastest) and their 27 stencil columns, entries that are not part
+    of the matrix marked by column −1 (PETSc's MatSetValues skips negative columns). Values are
+    ``coef / scale``; rows of non-unknown cells hold ``dirichlet_diag`` on the diagonal. Only one
+    chunk of temporaries lives at a time (≈ 0.1 GB at the default size), so the assembly never holds
+    the 27 × cells CSR arrays next to PETSc's copy.
+    """
+    lx, ly, lz = box.shape
+    per_layer = max(lx * ly, 1)
+    layers = max(1, rows_per_chunk // per_layer)
+    halo = [np.arange(box.lo[a] - 1, box.hi[a] + 1) for a in range(3)]
+    for k0 in range(0, lz, layers):
+        k1 = min(k0 + layers, lz)
+        row_pad = global_index(*np.meshgrid(halo[0], halo[1], halo[2][k0:k1 + 2], indexing="ij"))
+        index_type = np.int32 if row_pad.max() < np.iinfo(np.int32).max else np.int64
+        upad = unknown_pad[:, :, k0:k1 + 2]
+        unk = upad[1:-1, 1:-1, 1:-1]
+        n = lx * ly * (k1 - k0)
+        cols = np.empty((n, 27), dtype=index_type)
+        vals = np.empty((n, 27)) if with_values else None
+        for o in range(27):
+            ox, oy, oz = OFFSETS[o]
+            nb = (slice(1 + ox, 1 + ox + lx), slice(1 + oy, 1 + oy + ly), slice(1 + oz, 1 + oz + k1 - k0))
+            c = coef[o, :, :, k0:k1]
+            if o == CENTER:
+                valid = np.ones(unk.shape, dtype=bool)
+            else:
+                valid = upad[nb] & unk & (c != 0.0)
+            cols[:, o] = np.where(valid, row_pad[nb], -1).ravel(order="F")
+            if with_values:
+                v = np.where(unk, c / scale, dirichlet_diag) if o == CENTER else c / scale
+                vals[:, o] = v.ravel(order="F")
+        yield row_pad[1:-1, 1:-1, 1:-1].ravel(order="F").astype(index_type), cols, vals

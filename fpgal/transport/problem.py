@@ -255,8 +255,8 @@ class TransportProblem:
         t_assembly = 0.0
         if self.factorized:
             t0 = time.perf_counter()
-            coef = _collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))
-            t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, coef, box, unknown_pad)
+            held = [_collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))]
+            t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, held, box, unknown_pad)
             G, st = ksp.solve(s / self._scale, context="spatial problem of the separable tensor")
             stats_all.append(st)
             f = self.energy_factor_values
@@ -279,8 +279,10 @@ class TransportProblem:
                     c = (float(self.energy_factor_values[k]) * coef_S if separable
                          else self._spatial_stencil(box, unknown_pad, in_grid_pad, E))
                     return c, self._add_losses(c, box, unknown_pad, E, k, edges)
-                coef, couple = _collective(dgrid, build)
-                t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, coef, box, unknown_pad)
+                built = _collective(dgrid, build)
+                held, couple = [built[0]], built[1]
+                del built
+                t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, held, box, unknown_pad)
                 rhs = self.spectrum_values[k] * s
                 if couple is not None:
                     rhs = rhs + np.where(unk, couple * local[k + 1], 0.0)
@@ -303,17 +305,22 @@ class TransportProblem:
 
     _scale = 1.0
 
-    def _set_operator(self, dgrid, ksp, coef, box, unknown_pad) -> float:
-        t0 = time.perf_counter()
+    def _set_operator(self, dgrid, ksp, held: list, box, unknown_pad) -> float:
+        """Scale the stencil by its largest diagonal and stream it into PETSc's matrix.
+
+        ``held`` is a one-item list holding the only reference to the 27-point stencil: it is taken
+        out and released once the matrix is assembled, so the solve never holds it (memory: PETSc's
+        matrix plus one chunk of rows during assembly, docs/numerics.md).
+        """
+        coef = held.pop()
         unk = unknown_pad[1:-1, 1:-1, 1:-1]
         local_max = float(np.max(coef[op.CENTER][unk])) if unk.any() else 0.0
         scale = dgrid.allreduce_max(local_max)
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"operator diagonal is not positive (max {scale}); check the tensor and losses")
         self._scale = scale
-        indptr, cols, vals = op.stencil_to_csr(coef / scale, box, unknown_pad, dgrid.global_index)
-        t_csr = time.perf_counter() - t0
-        return t_csr + ksp.set_operator(indptr, cols, vals)
+        return ksp.set_operator_rows(lambda with_values: op.stencil_row_chunks(
+            coef, box, unknown_pad, dgrid.global_index, scale=scale, with_values=with_values))
 
     @staticmethod
     def _negative_stats(dgrid, arr, unk) -> dict:

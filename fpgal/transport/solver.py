@@ -20,6 +20,7 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
+from typing import Callable, Iterable
 
 import numpy as np
 
@@ -248,12 +249,53 @@ class KrylovSolver:
         t0 = time.perf_counter()
         n_local = self.dgrid.box.size
         N = self.dgrid.n_global
-        if self.A is not None:
-            unregister_fine_operator(self.A)
-            self.A.destroy()
+        self._replace_matrix()
         self.A = PETSc.Mat().createAIJ(size=((n_local, N), (n_local, N)),
                                         csr=(indptr.astype(PETSc.IntType, copy=False), cols.astype(PETSc.IntType, copy=False),
                                              vals.astype(PETSc.ScalarType, copy=False)), comm=self.dgrid.comm)
+        self._finish_operator()
+        return time.perf_counter() - t0
+
+    def set_operator_rows(self, row_chunks: Callable[[bool], Iterable]) -> float:
+        """Assemble the operator straight into a preallocated PETSc matrix from row chunks.
+
+        ``row_chunks(with_values)`` returns an iterator over ``(rows (n,), cols (n, 27), vals)`` with
+        column −1 for absent entries (:func:`fpgal.transport.operator.stencil_row_chunks`); it is
+        called twice: once for the exact per-row preallocation (diagonal / off-diagonal block
+        counts), once to insert the values. Peak memory is PETSc's matrix plus one chunk.
+        """
+        PETSc = petsc()
+        t0 = time.perf_counter()
+        n_local = self.dgrid.box.size
+        N = self.dgrid.n_global
+        d_nnz = np.zeros(n_local, dtype=PETSc.IntType)
+        o_nnz = np.zeros(n_local, dtype=PETSc.IntType)
+        first = None
+        for rows, cols, _ in row_chunks(False):
+            first = int(rows[0]) if first is None else first
+            local = rows - first
+            present = cols >= 0
+            own = present & (cols >= first) & (cols < first + n_local)
+            d_nnz[local] = own.sum(axis=1)
+            o_nnz[local] = (present & ~own).sum(axis=1)
+        self._replace_matrix()
+        self.A = PETSc.Mat().createAIJ(size=((n_local, N), (n_local, N)), nnz=(d_nnz, o_nnz), comm=self.dgrid.comm)
+        del d_nnz, o_nnz
+        self.A.setOption(PETSc.Mat.Option.NEW_NONZERO_ALLOCATION_ERR, True)
+        for rows, cols, vals in row_chunks(True):
+            self.A.setValuesRCV(rows.astype(PETSc.IntType).reshape(-1, 1), cols.astype(PETSc.IntType, copy=False),
+                                vals.astype(PETSc.ScalarType, copy=False), addv=PETSc.InsertMode.INSERT_VALUES)
+        self._finish_operator()
+        return time.perf_counter() - t0
+
+    def _replace_matrix(self) -> None:
+        if self.A is not None:
+            unregister_fine_operator(self.A)
+            self.A.destroy()
+            self.A = None
+
+    def _finish_operator(self) -> None:
+        PETSc = petsc()
         if self.symmetric:
             self.A.setOption(PETSc.Mat.Option.SYMMETRIC, True)
             self.A.setOption(PETSc.Mat.Option.SPD, True)
@@ -269,7 +311,6 @@ class KrylovSolver:
             self._opts.__enter__()
         self.ksp.setOperators(self.A)
         self.ksp.setFromOptions()
-        return time.perf_counter() - t0
 
     def solve(self, rhs_local: np.ndarray, x0_local: np.ndarray | None = None,
               context: str = "") -> tuple[np.ndarray, dict]:
