@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .boundary import Box, Cylinder
 from .config import Config, ConfigError
-from .diffusion import BrokenPowerLaw, FieldAligned
+from .diffusion import BrokenPowerLaw, CRPropaLaw, FieldAligned
 from .grid import Grid, log_energy_axis
 
 
@@ -45,8 +45,10 @@ def _new_field(cfg: Config):
         raise ConfigError(f"config key 'field.model' = {cfg.field.model!r} (params {cfg.field.params}): {exc}") from None
 
 
-def build_d_par(cfg: Config) -> BrokenPowerLaw:
+def build_d_par(cfg: Config) -> BrokenPowerLaw | CRPropaLaw:
     d = cfg.diffusion
+    if d.law == "crpropa":
+        return CRPropaLaw(d.D0_cm2_s)
     return BrokenPowerLaw(d.D0_cm2_s, d.E_br_GeV, d.gamma1, d.gamma2)
 
 

@@ -198,6 +198,25 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--energy-GeV", type=POSITIVE, default=1000.0, help="energy of the slices (> 0)")
     pc.add_argument("-o", "--out", help="output PNG")
 
+    p = sub.add_parser("benchmark", help="reference problems in other codes' units (crpropa)")
+    bsub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=ArgumentParser)
+    pb = bsub.add_parser("crpropa", help="CRPropa-replica problem (docs/validation.md §1): residence-time "
+                         "histogram in s per 0.5 kpc cell per injected particle, mean residence, Sun density")
+    pb.add_argument("--method", required=True, choices=("grid", "ito", "crpropa"),
+                    help="grid (PETSc solve, rebinned) or the SDE in ito / crpropa mode")
+    pb.add_argument("--config", help="problem file (default: examples/crpropa_benchmark.toml)")
+    pb.add_argument("--mesh-kpc", type=POSITIVE, help="grid method: mesh spacing in kpc (default: the config's mesh)")
+    pb.add_argument("--n-particles", type=POSITIVE_INT, help="SDE: particles (default: sde.n_particles)")
+    pb.add_argument("--seed", type=NONNEGATIVE_INT, help="SDE: seed (default: sde.seed)")
+    pb.add_argument("--step", type=POSITIVE, help="SDE: rms step in kpc passed to the SDE (default: its own choice)")
+    pb.add_argument("--epsilon", type=EPSILON, help="ε in (0, 1] (default: the config's first)")
+    pb.add_argument("--compare", metavar="FILE.npy", help="reference histogram (80, 80, 16) in the same units")
+    pb.add_argument("--compare-error", metavar="FILE.npy", help="1σ per cell of the reference (default: Poisson-like)")
+    pb.add_argument("--compare-particles", type=POSITIVE_INT, default=30000,
+                    help="particles of the reference run for the Poisson-like errors (default 30000)")
+    pb.add_argument("--out", required=True, help="output folder")
+    _add_np(pb)
+
     p = sub.add_parser("info-field", help="divergence diagnostic of a field model on a mesh")
     p.add_argument("--model", default="uf23:base", help="field model name")
     p.add_argument("--mesh", default="milkyway-0.5kpc", help="mesh name")
