@@ -22,8 +22,9 @@ def write_csv(rows: dict, path: Path) -> Path:
         w.writerow(COLUMNS)
         for by_eps in rows.values():
             for e in sorted(by_eps):
-                w.writerow(["" if by_eps[e][c] is None else repr(by_eps[e][c]) if isinstance(by_eps[e][c], float)
-                            else by_eps[e][c] for c in COLUMNS])
+                r = by_eps[e]
+                w.writerow(["" if r.get(c) is None else repr(r[c]) if isinstance(r[c], float) else r[c]
+                            for c in COLUMNS])
     return path
 
 
@@ -147,6 +148,11 @@ def write_outputs(cfg: Config, rows: dict, out: Path) -> list[Path]:
     """scan.csv, scan.md and the plots; returns their paths (scan.csv first)."""
     from ..plots.scan import plot_chi2_epsilon, plot_window_ratios
     paths = [write_csv(rows, out / "scan.csv")]
+    failed = [r for b in rows.values() for r in b.values() if r.get("error")]
+    rows = {m: ok for m, b in rows.items() if (ok := {e: r for e, r in b.items() if not r.get("error")})}
+    if not rows:
+        raise RuntimeError(f"fpgal scan: every (model, ε) point failed, e.g. {failed[0]['model']} at ε = "
+                           f"{failed[0]['epsilon']:g}: {failed[0]['error']} (scan.csv lists them)")
     prefs = preferred(rows)
     md = summary_lines(cfg, rows, prefs)
     title = f"{cfg.grid.mesh}, nuclei factor {'free' if cfg.scan.nuclei_factor_free else cfg.scan.nuclei_factor}"
@@ -162,6 +168,9 @@ def write_outputs(cfg: Config, rows: dict, out: Path) -> list[Path]:
            + (" (isotropic)" if eps_ref == 1.0 else "") + "; spectra and ratio maps: each model at the scanned ε "
            f"nearest to its preferred ε, ratio maps over {reference_model(list(rows))} at its own.", ""]
     md += [f"![{p.name}]({p.relative_to(out)})" for p in pngs]
+    if failed:
+        md += ["", "## Failed points (no numbers; a rerun retries them)", ""]
+        md += [f"- {r['model']}, ε = {r['epsilon']:.3g}: {r['error']}" for r in failed]
     with atomic_path(out / "scan.md") as tmp:
         tmp.write_text("\n".join(md) + "\n")
     return paths + [out / "scan.md"] + pngs

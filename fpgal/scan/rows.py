@@ -8,11 +8,12 @@ from .. import pipeline
 from ..config import Config
 from .stats import lhaaso_chi2
 
-#: columns of scan.csv, in order (the first seven are the interface of docs/scan.md)
+#: columns of scan.csv, in order (the first seven are the interface of docs/scan.md; ``error``: why a point
+#: has no numbers, empty otherwise)
 COLUMNS = ("model", "epsilon", "chi2_lhaaso_inner", "chi2_lhaaso_outer", "chi2_local", "I_inner_1TeV",
            "I_outer_1TeV", "I_allsky_1TeV", "n_lhaaso_inner", "n_lhaaso_outer", "dof_local", "nuclei_factor",
            "nuclei_factor_mode", "iterations", "true_relative_residual", "kappa_num_over_eps_kpar",
-           "negative_weight_fraction", "solve_s", "ksp_s", "assembly_s", "fit_s", "skymap_s")
+           "negative_weight_fraction", "solve_s", "ksp_s", "assembly_s", "fit_s", "skymap_s", "error")
 
 
 def window_spectra(maps_h5: Path) -> tuple:

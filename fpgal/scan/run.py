@@ -120,34 +120,63 @@ def solve_model(st: Stages, cfg_m: Config, model: str, petsc_options: dict | Non
         def _solve(e=e, path=path):
             p = pipeline.solve_one(cfg_m, e, path, petsc_options, numdiff=numdiff.get(eps_tag(e)))
             return [p], (_jsonable(CRDensity.load(p).meta) if mpi_rank_size()[0] == 0 else {})
-        records[e] = st(f"solve/{tag}/eps_{eps_tag(e)}", pipeline.solve_key(cfg_m, e), _solve,
-                        collective_stage=True)
+        try:
+            records[e] = st(f"solve/{tag}/eps_{eps_tag(e)}", pipeline.solve_key(cfg_m, e), _solve,
+                            collective_stage=True)
+        except POINT_ERRORS as exc:               # raised alike on every rank (collective stage)
+            records[e] = {"error": exc}
     return records
+
+
+#: what a failed (model, ε) point may raise without ending the scan: a solve that does not converge
+#: (SolverDivergedError is a RuntimeError), a fit without a positive local density (ValueError), …
+POINT_ERRORS = (ValueError, RuntimeError, ArithmeticError)
+
+
+def failed_row(model: str, eps: float, exc: BaseException) -> dict:
+    """The row of a (model, ε) point whose solve, fit or maps failed: the error instead of numbers."""
+    from .rows import COLUMNS
+    first = (str(exc).strip().splitlines() or ["(no message)"])[0]
+    log.warning("scan: %s at ε = %g failed (%s: %s); the row stays empty and a rerun retries it",
+                model, eps, type(exc).__name__, first)
+    return {c: None for c in COLUMNS} | {"model": model, "epsilon": float(eps), "error": f"{type(exc).__name__}: {first}"}
 
 
 def post_model(st: Stages, cfg_m: Config, model: str, solves: dict[float, dict], data: dict) -> dict[float, dict]:
     """Per ε of one model: the local fit, the sky maps (rescaled by the fit) and the scan row. ``scan.row_plots``
-    off (default): the fit and map files without their PNGs (``fpgal run`` makes the same files plus PNGs)."""
-    from .rows import scan_row
-    out_m, tag = Path(cfg_m.output_dir), model_tag(model)
+    off (default): the fit and map files without their PNGs (``fpgal run`` makes the same files plus PNGs).
+    A point whose solve or post-processing failed gets :func:`failed_row` (not recorded: a rerun retries it)."""
     rows = {}
     for e in cfg_m.diffusion.epsilon:
-        cfg_e = dataclasses.replace(cfg_m, diffusion=dataclasses.replace(cfg_m.diffusion, epsilon=[e]))
-        cr = out_m / "cr" / f"cr_eps_{eps_tag(e)}.h5"
-        fit_dir = out_m / "fit" / f"eps_{eps_tag(e)}"
-        png = cfg_m.scan.row_plots                            # the PNGs are part of what a stage makes
-        fit = st(f"fit/{tag}/eps_{eps_tag(e)}", stage_key(pipeline.fit_key(cfg_e), f"plots={png}"),
-                 lambda: pipeline.fit_stage(cfg_e, {e: cr}, fit_dir, plots=png))
-        fit_json = fit_dir / f"fit_eps_{eps_tag(e)}.json"
-        key = pipeline.on_root(lambda: stage_key(pipeline.skymap_key(cfg_e, e, fit_json), f"plots={png}"))
-        sky = st(f"skymap/{tag}/eps_{eps_tag(e)}", key, lambda: (
-            pipeline.skymap_stage(cfg_e, cr, fit_json, out_m / "skymaps", f"eps_{eps_tag(e)}", plots=png), {}))
-        maps_h5 = st.out / next(o for o in sky["outputs"] if o.endswith(".h5"))
-        row_key = stage_key("scan_row", sky["key"], fit["key"], repr(E_REF_GeV), repr(cfg_e.scan.nuclei_factor), repr(cfg_e.scan.nuclei_factor_free),
-                            cfg_e.data_dir, *pipeline._data_dir_parts(cfg_e))
-        rows[e] = st(f"row/{tag}/eps_{eps_tag(e)}", row_key, lambda: ([], scan_row(
-            cfg_e, model, e, maps_h5, fit_json, {"solve": solves[e], "fit": fit, "skymap": sky}, data)))["info"]
+        if "error" in solves[e]:
+            rows[e] = failed_row(model, e, solves[e]["error"])
+            continue
+        try:
+            rows[e] = post_point(st, cfg_m, model, e, solves[e], data)
+        except POINT_ERRORS as exc:
+            rows[e] = failed_row(model, e, exc)
     return rows
+
+
+def post_point(st: Stages, cfg_m: Config, model: str, e: float, solve: dict, data: dict) -> dict:
+    """Fit, sky maps and row of one (model, ε) (stages keyed like ``fpgal run``'s, plus the PNG switch)."""
+    from .rows import scan_row
+    out_m, tag = Path(cfg_m.output_dir), model_tag(model)
+    cfg_e = dataclasses.replace(cfg_m, diffusion=dataclasses.replace(cfg_m.diffusion, epsilon=[e]))
+    cr = out_m / "cr" / f"cr_eps_{eps_tag(e)}.h5"
+    fit_dir = out_m / "fit" / f"eps_{eps_tag(e)}"
+    png = cfg_m.scan.row_plots                            # the PNGs are part of what a stage makes
+    fit = st(f"fit/{tag}/eps_{eps_tag(e)}", stage_key(pipeline.fit_key(cfg_e), f"plots={png}"),
+             lambda: pipeline.fit_stage(cfg_e, {e: cr}, fit_dir, plots=png))
+    fit_json = fit_dir / f"fit_eps_{eps_tag(e)}.json"
+    key = pipeline.on_root(lambda: stage_key(pipeline.skymap_key(cfg_e, e, fit_json), f"plots={png}"))
+    sky = st(f"skymap/{tag}/eps_{eps_tag(e)}", key, lambda: (
+        pipeline.skymap_stage(cfg_e, cr, fit_json, out_m / "skymaps", f"eps_{eps_tag(e)}", plots=png), {}))
+    maps_h5 = st.out / next(o for o in sky["outputs"] if o.endswith(".h5"))
+    row_key = stage_key("scan_row", sky["key"], fit["key"], repr(E_REF_GeV), repr(cfg_e.scan.nuclei_factor),
+                        repr(cfg_e.scan.nuclei_factor_free), cfg_e.data_dir, *pipeline._data_dir_parts(cfg_e))
+    return st(f"row/{tag}/eps_{eps_tag(e)}", row_key, lambda: ([], scan_row(
+        cfg_e, model, e, maps_h5, fit_json, {"solve": solve, "fit": fit, "skymap": sky}, data)))["info"]
 
 
 @dataclass

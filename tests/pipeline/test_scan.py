@@ -187,3 +187,33 @@ def test_scan_defaults_are_the_nine_models_and_ten_eps():
     cfg = config_from_dict({})
     assert len(cfg.scan.models) == 9 and cfg.scan.models[-1] == "jf12-solenoidal"
     np.testing.assert_allclose(cfg.scan.epsilon, np.geomspace(1e-3, 1.0, 10), rtol=3e-6)   # 6 digits
+
+
+def test_a_failed_point_leaves_its_row_empty_and_is_retried(scanned, tmp_path, monkeypatch):
+    """A fit that raises at one (model, ε) gives that row the error and no numbers; every other row is the
+    same, scan.md lists it, and the next run (fit working again) fills the row with the original numbers."""
+    import fpgal.pipeline
+    tmp, cfg, _ = scanned
+    out = Path(shutil.copytree(cfg.output_dir, tmp_path / "scan"))
+    before = read_csv(out / "scan.csv")
+    stages = json.loads((out / "stages.json").read_text())
+    for name in ("fit/jf12-solenoidal/eps_0.01", "row/jf12-solenoidal/eps_0.01"):
+        del stages[name]
+    (out / "stages.json").write_text(json.dumps(stages))
+    real_fit = fpgal.pipeline.fit_stage
+
+    def broken(*a, **k):
+        raise ValueError("no positive local density (test)")
+    monkeypatch.setattr(fpgal.pipeline, "fit_stage", broken)
+    run_cfg = config_from_dict({**scan_data(tmp), "output_dir": str(out)})      # the same mesh file: same keys
+    res = run_scan(run_cfg)
+    rows = read_csv(out / "scan.csv")
+    bad = rows[("jf12-solenoidal", 0.01)]
+    assert bad["error"] == "ValueError: no positive local density (test)" and bad["I_inner_1TeV"] == ""
+    assert all(rows[k] == before[k] for k in rows if k != ("jf12-solenoidal", 0.01))
+    assert "ValueError: no positive local density" in (out / "scan.md").read_text()
+    assert not any(n.startswith("row/jf12-solenoidal/eps_0.01") for n in res.computed)
+    monkeypatch.setattr(fpgal.pipeline, "fit_stage", real_fit)
+    run_scan(run_cfg)
+    again = read_csv(out / "scan.csv")[("jf12-solenoidal", 0.01)]
+    assert {c: again[c] for c in INTERFACE + ["error"]} == {c: before[("jf12-solenoidal", 0.01)][c] for c in INTERFACE + ["error"]}
