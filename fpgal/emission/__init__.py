@@ -1,7 +1,8 @@
 """Emission stage: gas models, cross sections, emissivity, line-of-sight integration → HEALPix maps.
 
     >>> from fpgal import emission
-    >>> maps = emission.skymap(cr, emission.gas.NakanishiSofue(), [1e3, 1e4], nside=64)
+    >>> maps = emission.skymap(cr, emission.gas.NakanishiSofue(), [1e3, 1e4], nside=64)   # (nE, npix) array
+    >>> sky = emission.SkyMap.compute(cr, emission.gas.NakanishiSofue(), [1e3, 1e4], nside=64)  # with its axes
 
 Modules: :mod:`.gas` (n_H(x)), :mod:`.cross_sections` (dσ/dE via aafragpy), :mod:`.emissivity`
 (q per H nucleus), :mod:`.los` + :mod:`.sky` (rays through the grid), :mod:`.absorption` (γγ on the
@@ -19,8 +20,9 @@ from .products import (WINDOWS, SkyWindow, band_integral, load_h5, maps_at, rati
                        regional_spectrum, relative_difference, save_fits, save_h5)
 from .nuclei import per_flavour_all_sky_flux, species_skymaps  # noqa: F401
 from .sky import lb_to_vec, pixel_directions, vec_to_lb  # noqa: F401
+from .skymapobject import SkyMap  # noqa: F401
 
-__all__ = ["gas", "nuclei", "species_skymaps", "per_flavour_all_sky_flux", "skymap", "emissivity", "production_matrix", "column_density", "cmb_attenuation_length_kpc",
+__all__ = ["SkyMap", "gas", "nuclei", "species_skymaps", "per_flavour_all_sky_flux", "skymap", "emissivity", "production_matrix", "column_density", "cmb_attenuation_length_kpc",
            "WINDOWS", "SkyWindow", "regional_spectrum", "band_integral", "maps_at", "ratio_map",
            "relative_difference", "save_fits", "save_h5", "load_h5", "lb_to_vec", "vec_to_lb",
            "pixel_directions"]
