@@ -27,6 +27,7 @@ _LAZY = {
     "spectra": ("fpgal.spectra", None),
     "transport": ("fpgal.transport", None),
     "analysis": ("fpgal.analysis", None),
+    "is_root": ("fpgal.mpi", "is_root"),
 }
 
 
@@ -48,4 +49,4 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["Grid", "CRDensity", "Box", "Cylinder", "diffusion", "fields", "units", "solve_steady", "sde",
-           "emission", "gas", "sources", "spectra", "transport", "analysis", "__version__"]
+           "emission", "gas", "sources", "spectra", "transport", "analysis", "is_root", "__version__"]

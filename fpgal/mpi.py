@@ -31,6 +31,12 @@ def world():
     return None
 
 
+def is_root() -> bool:
+    """True on rank 0 of COMM_WORLD and in a serial run: ``if fpgal.is_root(): print(...)`` in a
+    script that also runs under ``mpiexec`` (results and ``save()`` need no such guard)."""
+    return mpi_rank_size()[0] == 0
+
+
 def as_mpi4py(comm):
     """An mpi4py communicator from an mpi4py or petsc4py one (None stays None)."""
     return comm.tompi4py() if hasattr(comm, "tompi4py") else comm
