@@ -15,7 +15,7 @@ order [ix, iy, iz]); the mean residence time T = Σ_c N_c / (1 s⁻¹); the dens
 Methods: ``grid`` — the factorized PETSc solve of −∇·(D∇n) = Q on a mesh of spacing ``mesh_kpc``,
 its cell contents rebinned onto the histogram by exact volume overlap; ``ito`` / ``crpropa`` — the
 SDE (:func:`fpgal.sde.steady_state`, residence estimator) tallied directly on the histogram cells,
-run as ``SDE_BATCHES`` independent batches whose scatter gives the 1σ error of T and of the Sun cube.
+with the SDE's batch errors and its step-bias report (Richardson pair).
 On 0.5 kpc cells the SDE cannot resolve the 100 pc sphere: its ``sun_sphere_s_kpc3`` is the cube.
 """
 from __future__ import annotations
@@ -37,7 +37,6 @@ HIST_EDGES_KPC = (np.linspace(-20.0, 20.0, 81), np.linspace(-20.0, 20.0, 81), np
 HIST_SHAPE = (80, 80, 16)
 METHODS = ("grid", "ito", "crpropa")
 SOURCE_NAME = "crpropa-pulsar"
-SDE_BATCHES = 8
 SUN_SPHERE_KPC = 0.1
 DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "crpropa_benchmark.toml"
 KPC3_CM3 = units.kpc_cm ** 3
@@ -116,58 +115,39 @@ def run_grid(problem: Problem, mesh_kpc: float | None = None, comm=None) -> tupl
                       iterations=cr.meta.get("iterations"), solve_time_s=cr.meta.get("solve_time_s"))
 
 
-def _batch_error(values: np.ndarray, weights: np.ndarray) -> float:
-    """1σ error of the weighted mean of independent batch values (weights = particles per batch)."""
-    w = weights / weights.sum()
-    mean = float(np.sum(w * values))
-    k = len(values)
-    return float(np.sqrt(k / max(k - 1, 1) * np.sum(w ** 2 * (values - mean) ** 2)))
+def run_sde(problem: Problem, mode: str, n_particles: int, seed: int,
+            step_kpc: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """SDE method: (histogram s/cell, its 1σ per cell, summary entries) from one
+    :func:`fpgal.sde.steady_state` call tallied on the histogram cells (chunks spread over MPI ranks).
 
-
-def run_sde(problem: Problem, mode: str, n_particles: int, seed: int, step_kpc: float | None = None,
-            batches: int = SDE_BATCHES) -> tuple[np.ndarray, np.ndarray, dict]:
-    """SDE method: (histogram s/cell, its 1σ per cell, summary entries), ``batches`` independent runs."""
+    Errors: the mean residence time takes the SDE's own batch error of the mean exit time
+    (``meta['mean_residence_Myr_err']``, relative); the Sun cube the linear sum of its 8 cells' 1σ / 8, an
+    upper bound whatever their correlation. The SDE's step-bias report (Richardson pair dτ / 2dτ, when
+    it gives one) is passed on with the prefix ``sde_``.
+    """
     from ..sde import steady_state
     grid = histogram_grid(problem.E_GeV)
-    k = int(min(batches, n_particles))
-    sizes = np.full(k, n_particles // k) + (np.arange(k) < n_particles % k)
-    hists, errs, steps, metas = [], [], 0, []
-    for n_b, ss in zip(sizes, np.random.SeedSequence(seed).spawn(k)):
-        cr = steady_state(grid, problem.tensor, problem.source, unit_injection, int(n_b), seed=ss,
-                          boundary=problem.boundary, mode=mode, step_kpc=step_kpc, E_ref_GeV=problem.E_GeV)
-        hists.append(np.asarray(cr.density[0]) * grid.cell_volume_cm3)
-        errs.append(np.asarray(cr.error[0]) * grid.cell_volume_cm3)
-        steps += int(cr.meta.get("particle_steps", 0))
-        metas.append(cr.meta)
-    w = sizes.astype(float)
-    hist = np.tensordot(w, np.stack(hists), axes=1) / w.sum()
-    err = np.sqrt(np.tensordot(w ** 2, np.stack(errs) ** 2, axes=1)) / w.sum()
-    totals = np.array([h.sum() for h in hists]) / units.Myr_s
-    cubes = np.array([sun_cube_s_kpc3(h, problem.sun_kpc) for h in hists])
-    m = metas[0]
-    info = _step_bias(metas, w)
-    info.update(n_particles=int(n_particles), seed=int(seed), batches=k, steps=steps, mode=mode,
+    cr = steady_state(grid, problem.tensor, problem.source, unit_injection, int(n_particles), seed=int(seed),
+                      boundary=problem.boundary, mode=mode, step_kpc=step_kpc, E_ref_GeV=problem.E_GeV)
+    hist = np.asarray(cr.density[0]) * grid.cell_volume_cm3
+    err = np.asarray(cr.error[0]) * grid.cell_volume_cm3
+    m = cr.meta
+    total_Myr = float(hist.sum() / units.Myr_s)
+    rel = m.get("mean_residence_Myr_err", np.nan) / m.get("mean_residence_Myr", np.nan)
+    cube = sun_cube_s_kpc3(hist, problem.sun_kpc)
+    cube_err = sun_cube_s_kpc3(err, problem.sun_kpc)       # Σ σ_i / 8: perfectly correlated cells
+    info = dict(n_particles=int(n_particles), seed=int(seed), steps=int(m.get("particle_steps", 0)), mode=mode,
                 rms_step_kpc=m.get("rms_step_kpc"), dt_s_at_E_ref=m.get("dt_s_at_E_ref"),
-                fraction_not_absorbed=float(np.mean([mm.get("fraction_not_absorbed", 0.0) for mm in metas])),
-                mean_residence_err_Myr=_batch_error(totals, w), sun_cube_1kpc_err_s_kpc3=_batch_error(cubes, w),
-                sun_sphere_s_kpc3=float(np.sum(w * cubes) / w.sum()), sun_sphere_err_s_kpc3=_batch_error(cubes, w),
+                fraction_not_absorbed=float(m.get("fraction_not_absorbed", 0.0)),
+                mean_residence_err_Myr=float(rel * total_Myr), sun_cube_1kpc_err_s_kpc3=cube_err,
+                sun_sphere_s_kpc3=cube, sun_sphere_err_s_kpc3=cube_err,
                 sun_sphere_estimator="1-kpc cube (the 8 histogram cells around the Sun; 0.5 kpc tally cells)")
+    for key in ("residence_extrapolated", "residence_extrapolated_err", "step_bias_rel_residence",
+                "step_bias_rel_residence_err", "step_bias_rel_sun", "step_bias_rel_sun_err", "step_bias_bound_rel",
+                "rms_step_coarse_kpc", "step_choice_limited_by", "step_choice_gradient_length_kpc", "wall_time_fine_s"):
+        if key in m:
+            info[f"sde_{key}"] = m[key]
     return hist, err, info
-
-
-def _step_bias(metas: list, w: np.ndarray) -> dict:
-    """The SDE's own step-bias report (``meta['residence_extrapolated']`` etc., when it gives one),
-    averaged over the batches with the batch scatter as 1σ; empty if the SDE reports none."""
-    out = {}
-    for key in ("residence_extrapolated", "step_bias_rel_residence", "step_bias_bound_rel"):
-        vals = np.array([float(mm.get(key, np.nan)) for mm in metas])
-        if np.all(np.isfinite(vals)):
-            out[f"sde_{key}"] = float(np.sum(w * vals) / w.sum())
-            out[f"sde_{key}_err"] = _batch_error(vals, w)
-    for key in ("rms_step_coarse_kpc", "step_choice_limited_by", "step_choice_gradient_length_kpc"):
-        if key in metas[0]:
-            out[f"sde_{key}"] = metas[0][key]
-    return out
 
 
 def _cpu_s() -> float:
