@@ -53,7 +53,8 @@ def _interval(p: dict) -> str:
 
 def _table(rows: dict, eps: list[float], cell) -> list[str]:
     out = ["| model | " + " | ".join(f"{e:.3g}" for e in eps) + " |", "|---|" + "---|" * len(eps)]
-    return out + [f"| {m} | " + " | ".join(cell(b[e]) if e in b else "–" for e in eps) + " |" for m, b in rows.items()]
+    return out + [f"| {m} | " + " | ".join(cell(b[e]) if e in b else "–" for e in eps) + " |"
+                  for m, b in rows.items()]
 
 
 def spread_lines(rows: dict, eps: list[float]) -> list[str]:
@@ -117,7 +118,7 @@ def best_spectra(cfg: Config, rows: dict, prefs: dict, out: Path) -> list[Path]:
 def summary_lines(cfg: Config, rows: dict, prefs: dict) -> list[str]:
     eps = sorted({e for b in rows.values() for e in b})
     f = next(iter(next(iter(rows.values())).values()))
-    mode = (f"free (analytic best fit per model and ε, column nuclei_factor)" if cfg.scan.nuclei_factor_free
+    mode = ("free (analytic best fit per model and ε, column nuclei_factor)" if cfg.scan.nuclei_factor_free
             else f"fixed at {cfg.scan.nuclei_factor:g}")
     n = f["n_lhaaso_inner"] + f["n_lhaaso_outer"]
     md = ["# fpgal scan", "",
@@ -126,15 +127,16 @@ def summary_lines(cfg: Config, rows: dict, prefs: dict) -> list[str]:
           f"LHAASO-KM2A inner + outer ({n} points, stat ⊕ sys, symmetrised, uncorrelated); nuclei factor {mode}. "
           f"χ²_local: the local proton fit (dof {f['dof_local']}). Definitions and caveats: docs/scan.md.", "",
           "## χ²_γ (LHAASO-KM2A inner + outer)", ""] + _table(rows, eps, lambda r: f"{chi2_gamma(r):.1f}")
-    md += ["", "## Preferred ε per model (minimum of χ²_γ, Δχ² = 1 interval; parabola through the grid minimum and its neighbours in log ε)", "",
-           "| model | preferred ε | Δχ² = 1 interval | χ²_γ min | grid resolves it | χ²_local there | nuclei factor there |",
-           "|---|---|---|---|---|---|---|"]
+    md += ["", "## Preferred ε per model (minimum of χ²_γ, Δχ² = 1 interval; parabola through the grid minimum "
+           "and its neighbours in log ε)", "",
+           "| model | preferred ε | Δχ² = 1 interval | χ²_γ min | grid resolves it | χ²_local there | "
+           "nuclei factor there |", "|---|---|---|---|---|---|---|"]
     for m, p in prefs.items():
         b = rows[m]
         near = nearest_eps(b, p["best"])
         res = "yes" if p["resolved"] else "no: add ε here"
-        md.append(f"| {m} | {p['best']:.3g} | {_interval(p)} | {p['chi2_min']:.1f} | {res} | {b[near]['chi2_local']:.1f} | "
-                  f"{b[near]['nuclei_factor']:.3g} |")
+        md.append(f"| {m} | {p['best']:.3g} | {_interval(p)} | {p['chi2_min']:.1f} | {res} | "
+                  f"{b[near]['chi2_local']:.1f} | {b[near]['nuclei_factor']:.3g} |")
     md += ["", "## E²I at 1 TeV, inner / outer window [GeV cm⁻² s⁻¹ sr⁻¹]", ""]
     md += _table(rows, eps, lambda r: f"{r['I_inner_1TeV']:.3g} / {r['I_outer_1TeV']:.3g}")
     md += ["", "## Spread between models at fixed ε", ""] + spread_lines(rows, eps)

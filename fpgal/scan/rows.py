@@ -17,7 +17,8 @@ COLUMNS = ("model", "epsilon", "chi2_lhaaso_inner", "chi2_lhaaso_outer", "chi2_l
 
 
 def window_spectra(maps_h5: Path) -> tuple:
-    """(E_GeV, {'inner': I(E), 'outer': I(E)}): window-mean spectra of a sky-map file (GeV⁻¹ cm⁻² s⁻¹ sr⁻¹)."""
+    """(E_GeV, {'inner': I(E), 'outer': I(E)}): window-mean spectra of a sky-map file
+    (GeV⁻¹ cm⁻² s⁻¹ sr⁻¹)."""
     from ..emission import products
     maps, E, _ = products.load_h5(maps_h5)
     return E, {w: products.regional_spectrum(maps, f"lhaaso_{w}") for w in ("inner", "outer")}

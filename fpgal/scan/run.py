@@ -139,7 +139,8 @@ def failed_row(model: str, eps: float, exc: BaseException) -> dict:
     first = (str(exc).strip().splitlines() or ["(no message)"])[0]
     log.warning("scan: %s at ε = %g failed (%s: %s); the row stays empty and a rerun retries it",
                 model, eps, type(exc).__name__, first)
-    return {c: None for c in COLUMNS} | {"model": model, "epsilon": float(eps), "error": f"{type(exc).__name__}: {first}"}
+    return {c: None for c in COLUMNS} | {"model": model, "epsilon": float(eps),
+                                         "error": f"{type(exc).__name__}: {first}"}
 
 
 def post_model(st: Stages, cfg_m: Config, model: str, solves: dict[float, dict], data: dict) -> dict[float, dict]:
