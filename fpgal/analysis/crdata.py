@@ -4,7 +4,7 @@ The tables ship with fpgal (``fpgal/data/cosmic_rays``, format in ``docs/data.md
 states the data set label (``dataset``), the ``species`` (``H``, ``He``), the abscissa and its units
 and the flux units, so no file name is parsed. Each table is converted to a :class:`CRData`:
 kinetic energy per particle ``E_GeV`` and the differential flux per unit kinetic energy per particle
-``J`` in GeV⁻¹ m⁻² s⁻¹ sr⁻¹ (``J_cm2`` gives GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, the unit of
+``J`` in GeV⁻¹ m⁻² s⁻¹ sr⁻¹ (``J_per_cm2`` gives GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, the unit of
 ``CRDensity.intensity``), with statistical and systematic errors (lower, upper) in the same unit.
 
 Conversions (species of charge Z, mass number A and rest energy m — :data:`SPECIES`: protons Z = 1,
@@ -111,9 +111,11 @@ class CRData:
         return self.n
 
     @property
-    def J_cm2(self) -> np.ndarray:
+    def J_per_cm2(self) -> np.ndarray:
         """Flux in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹ (the unit of ``CRDensity.intensity``)."""
         return self.J * PER_M2_TO_PER_CM2
+
+    J_cm2 = J_per_cm2            # the earlier name, kept for user code
 
     @property
     def total_lo(self) -> np.ndarray:

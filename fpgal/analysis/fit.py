@@ -331,7 +331,7 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     if not sets:
         raise ValueError(f"fit: no data points in [{E_min_GeV:.4g}, {E_max_GeV:.4g}] GeV inside the grid range")
     E = np.concatenate([s.E_GeV for s in sets])
-    J = np.concatenate([s.J_cm2 for s in sets])
+    J = np.concatenate([s.J_per_cm2 for s in sets])
     owner = np.concatenate([np.full(s.n, k) for k, s in enumerate(sets)])
     sig_lo = np.concatenate([s.total_lo for s in sets]) * PER_M2_TO_PER_CM2
     sig_hi = np.concatenate([s.total_hi for s in sets]) * PER_M2_TO_PER_CM2

@@ -255,23 +255,25 @@ class Ferriere(GasModel):
 
 # ------------------------------------------------------------------------------------ simple models
 class Uniform(GasModel):
-    """Constant hydrogen density: ``n_H_cm3`` hydrogen nuclei per cm³, all in ``component`` (default HI).
+    """Constant hydrogen density: ``n_H_per_cm3`` hydrogen nuclei per cm³, all in ``component`` (default HI).
 
-    For ``component="H2"`` the molecule density is n_H/2, so that ``gas(x) == n_H_cm3`` always.
+    For ``component="H2"`` the molecule density is n_H/2, so that ``gas(x) == n_H_per_cm3`` always.
     """
 
-    def __init__(self, n_H_cm3: float = 1.0, component: str = "HI"):
-        n = float(n_H_cm3)
+    def __init__(self, n_H_per_cm3: float = 1.0, component: str = "HI", *, n_H_cm3: float | None = None):
+        if n_H_cm3 is not None:                # the earlier keyword, kept for user code
+            n_H_per_cm3 = n_H_cm3
+        n = float(n_H_per_cm3)
         if not (np.isfinite(n) and n >= 0):
-            raise ValueError(f"Uniform gas: n_H_cm3={n_H_cm3!r}, expected a finite density >= 0 in cm^-3")
+            raise ValueError(f"Uniform gas: n_H_per_cm3={n_H_per_cm3!r}, expected a finite density >= 0 in cm^-3")
         if component not in COMPONENTS:
             raise ValueError(f"Uniform gas: component={component!r}, expected one of {COMPONENTS}")
         super().__init__(**{c: c == component for c in COMPONENTS})
-        self.n_H_cm3 = n
+        self.n_H_per_cm3 = n
         self.component = component
 
     def _const(self, xyz, comp):
-        value = self.n_H_cm3 / (2.0 if comp == "H2" else 1.0)
+        value = self.n_H_per_cm3 / (2.0 if comp == "H2" else 1.0)
         return np.full(len(xyz), value if comp == self.component else 0.0)
 
     def _HI(self, xyz):
@@ -284,7 +286,7 @@ class Uniform(GasModel):
         return self._const(xyz, "HII")
 
     def __repr__(self) -> str:
-        return f"Uniform(n_H_cm3={self.n_H_cm3:g}, component={self.component!r})"
+        return f"Uniform(n_H_per_cm3={self.n_H_per_cm3:g}, component={self.component!r})"
 
 
 class Sum(GasModel):
@@ -434,8 +436,8 @@ def _ferriere(sun_distance_kpc: float | None = None, **kw) -> GasModel:
     return Ferriere(sun_distance_kpc=units.sun_distance_kpc if sun_distance_kpc is None else sun_distance_kpc, **kw)
 
 
-def _uniform(sun_distance_kpc: float | None = None, n_H_cm3: float = 1.0, **kw) -> GasModel:
-    return Uniform(n_H_cm3, **kw)
+def _uniform(sun_distance_kpc: float | None = None, n_H_per_cm3: float = 1.0, **kw) -> GasModel:
+    return Uniform(n_H_per_cm3, **kw)
 
 
 for _names, _factory in ((("nakanishi-sofue", "nakanishi", "nakanishisofue", "ns"), _nakanishi),
@@ -448,7 +450,7 @@ for _names, _factory in ((("nakanishi-sofue", "nakanishi", "nakanishisofue", "ns
 def gas_from_name(name: str, **kw) -> GasModel:
     """Build a gas model from its config name.
 
-    Names: ``nakanishi-sofue``, ``ferriere``, ``uniform`` (keyword ``n_H_cm3``), ``cube:<file.h5>``
+    Names: ``nakanishi-sofue``, ``ferriere``, ``uniform`` (keyword ``n_H_per_cm3``), ``cube:<file.h5>``
     (a :class:`GasCube` file), and ``a+b`` for the sum of two models. Keywords go to the factory;
     ``sun_distance_kpc`` is accepted by all built-ins (only Ferrière uses it).
     """

@@ -28,7 +28,7 @@ from ..boundary import Box, Cylinder
 from ..grid import Grid
 from ..log import get_logger
 from . import operator as op
-from .losses import normalize_losses
+from .losses import loss_rate_per_s, normalize_losses
 
 log = get_logger(__name__)
 
@@ -111,7 +111,7 @@ def particle_balance(grid: Grid, tensor, n: np.ndarray, Q: np.ndarray, E_GeV: fl
     centers = grid.cell_centers_kpc().reshape(-1, 3)
     loss = 0.0
     for term in cat:
-        loss += float(np.sum(np.where(unk, n, 0.0).ravel() * term.rate_s(centers, float(E_GeV))) * V)
+        loss += float(np.sum(np.where(unk, n, 0.0).ravel() * loss_rate_per_s(term, centers, float(E_GeV))) * V)
     esc_adv = 0.0
     if adv is not None:
         zf = grid.edges_kpc(2)

@@ -69,7 +69,7 @@ class PPLosses:
         self.nuclear_factor = float(nuclear_factor)
         self.mass_GeV = float(mass_GeV)
 
-    def rate_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    def rate_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         """1/τ at positions (N,) in s⁻¹."""
         sigma_cm2 = float(sigma_pp_inel_mb(E_GeV)) * units.mb_cm2
         return units.c_cm_s * float(beta(E_GeV, self.mass_GeV)) * sigma_cm2 * self.nuclear_factor \
@@ -77,6 +77,8 @@ class PPLosses:
 
     def __repr__(self) -> str:
         return f"PPLosses(gas={self.gas!r}, nuclear_factor={self.nuclear_factor:g})"
+
+    rate_s = rate_per_s          # the earlier name (it returns s⁻¹, not s); kept for user code
 
 
 def _user_values(model, fn: Callable, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
@@ -96,7 +98,7 @@ class CatastrophicRate:
     def __init__(self, rate: Callable):
         self.rate = rate
 
-    def rate_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    def rate_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         r = _user_values(self, self.rate, xyz_kpc, E_GeV)
         if np.any(r < 0):
             raise ValueError(f"{self!r}: loss rate must be finite and non-negative (s^-1)")
@@ -104,6 +106,8 @@ class CatastrophicRate:
 
     def __repr__(self) -> str:
         return f"CatastrophicRate({self.rate!r})"
+
+    rate_s = rate_per_s
 
 
 class IonizationLosses:
@@ -121,7 +125,7 @@ class IonizationLosses:
         self.gas = gas
         self.mass_GeV = float(mass_GeV)
 
-    def Edot_GeV_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    def Edot_GeV_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         b = float(beta(E_GeV, self.mass_GeV))
         b0 = 0.01
         corr = 1.0 + (0.0185 * math.log(b) if b > b0 else 0.0)
@@ -130,6 +134,8 @@ class IonizationLosses:
 
     def __repr__(self) -> str:
         return f"IonizationLosses(gas={self.gas!r})"
+
+    Edot_GeV_s = Edot_GeV_per_s  # the earlier name; kept for user code
 
 
 class ContinuousRate:
@@ -140,7 +146,7 @@ class ContinuousRate:
     def __init__(self, edot: Callable):
         self.edot = edot
 
-    def Edot_GeV_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    def Edot_GeV_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         e = _user_values(self, self.edot, xyz_kpc, E_GeV)
         if np.any(e > 0):
             raise ValueError(f"{self!r}: Ė must be finite and <= 0 (energy losses)")
@@ -148,6 +154,8 @@ class ContinuousRate:
 
     def __repr__(self) -> str:
         return f"ContinuousRate({self.edot!r})"
+
+    Edot_GeV_s = Edot_GeV_per_s
 
 
 class Advection:
@@ -167,6 +175,22 @@ class Advection:
         return f"Advection(u0_km_s={self.u0_km_s:g})"
 
 
+def loss_rate_per_s(term, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    """1/τ [s⁻¹] of a catastrophic term: its ``rate_per_s`` (or, for models written earlier,
+    ``rate_s``)."""
+    fn = getattr(term, "rate_per_s", None) or getattr(term, "rate_s")
+    return fn(xyz_kpc, E_GeV)
+
+
+def energy_loss_GeV_per_s(term, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+    """Ė [GeV s⁻¹] (≤ 0) of a continuous term: its ``Edot_GeV_per_s`` (or the older ``Edot_GeV_s``)."""
+    fn = getattr(term, "Edot_GeV_per_s", None) or getattr(term, "Edot_GeV_s")
+    return fn(xyz_kpc, E_GeV)
+
+
+_METHODS = {"catastrophic": ("rate_per_s", "rate_s"), "continuous": ("Edot_GeV_per_s", "Edot_GeV_s")}
+
+
 def normalize_losses(losses) -> tuple[list, list, "Advection | None"]:
     """Split ``losses`` (None, one object or a list) into (catastrophic, continuous, advection)."""
     if losses is None:
@@ -175,6 +199,8 @@ def normalize_losses(losses) -> tuple[list, list, "Advection | None"]:
     cat, cont, adv = [], [], None
     for item in items:
         kind = getattr(item, "kind", None)
+        if kind in _METHODS and not any(callable(getattr(item, m, None)) for m in _METHODS[kind]):
+            raise TypeError(f"losses: {item!r} is {kind} but has no method {_METHODS[kind][0]}(xyz_kpc, E_GeV)")
         if kind == "catastrophic":
             cat.append(item)
         elif kind == "continuous":

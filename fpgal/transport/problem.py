@@ -43,7 +43,7 @@ from ..checks import spectrum_values
 from ..mpi import collective
 from ..sources import cell_averages
 from . import operator as op
-from .losses import normalize_losses
+from .losses import energy_loss_GeV_per_s, loss_rate_per_s, normalize_losses
 from .solver import DistributedGrid, KrylovSolver
 
 log = get_logger(__name__)
@@ -194,14 +194,14 @@ class TransportProblem:
         centers = op.cell_points_kpc(self.grid, box).reshape(-1, 3)
         shp = box.shape
         for term in self.catastrophic:
-            coef[op.CENTER] += term.rate_s(centers, float(E_GeV)).reshape(shp)
+            coef[op.CENTER] += loss_rate_per_s(term, centers, float(E_GeV)).reshape(shp)
         couple = None
         if self.continuous:
             dE = edges[k + 1] - edges[k]
-            lo = sum(term.Edot_GeV_s(centers, float(edges[k])) for term in self.continuous).reshape(shp)
+            lo = sum(energy_loss_GeV_per_s(t, centers, float(edges[k])) for t in self.continuous).reshape(shp)
             coef[op.CENTER] += -lo / dE  # −Ė(E_{k−1/2}) n_k / ΔE_k, positive
             if k + 1 < self.grid.n_E:
-                hi = sum(term.Edot_GeV_s(centers, float(edges[k + 1])) for term in self.continuous).reshape(shp)
+                hi = sum(energy_loss_GeV_per_s(t, centers, float(edges[k + 1])) for t in self.continuous).reshape(shp)
                 couple = -hi / dE  # multiplies n_{k+1} on the right-hand side
         if self.advection is not None:
             hz = self.grid.spacing_kpc[2] * units.kpc_cm

@@ -108,7 +108,7 @@ def test_flux_at_100_GeV_from_the_ams02_table_and_agreement_between_experiments(
     # independent experiments (rigidity and kinetic-energy tables) agree at 100 GeV within 10 %
     for other in ("AMS-02-2015", "PAMELA", "CALET", "DAMPE-2019", "DAMPE-2025"):
         assert crdata.load_experiment(other).flux_at(100.0) == pytest.approx(J100, rel=0.10), other
-    assert ams.J_cm2[0] == pytest.approx(ams.J[0] * 1e-4, rel=1e-15)
+    assert ams.J_per_cm2[0] == pytest.approx(ams.J[0] * 1e-4, rel=1e-15)
 
 
 def test_high_energy_tables_agree_where_they_overlap():

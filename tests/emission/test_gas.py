@@ -85,7 +85,7 @@ def test_registry_and_errors():
     np.testing.assert_allclose(s(p), 1.0 + G.Ferriere()(p))
     with pytest.raises(ValueError, match="unknown gas model 'hermes'"):
         G.gas_from_name("hermes")
-    with pytest.raises(ValueError, match="n_H_cm3=-1"):
+    with pytest.raises(ValueError, match="n_H_per_cm3=-1"):
         G.Uniform(-1)
     with pytest.raises(ValueError, match=r"shape \(N, 3\)"):
         G.NakanishiSofue()(np.zeros((4, 2)))

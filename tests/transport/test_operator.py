@@ -317,3 +317,29 @@ def test_streamed_row_chunks_give_the_csr_matrix(rows_per_chunk):
         dgrid.destroy()
     for a, b in zip(*mats):
         np.testing.assert_array_equal(a, b)
+
+
+def test_loss_method_names_say_their_units_and_old_user_models_still_work():
+    """Loss terms answer rate_per_s [s⁻¹] / Edot_GeV_per_s [GeV s⁻¹]; a user model written with the
+    earlier names (rate_s) gives the same solution; a term without the method is refused by name."""
+    from fpgal.transport.losses import ContinuousRate, loss_rate_per_s
+    grid = Grid((0, L[0], 8), (0, L[1], 6), (0, L[2], 5), E_GeV=np.array([100.0]))
+
+    class OldStyle:
+        kind = "catastrophic"
+
+        def rate_s(self, xyz_kpc, E_GeV):
+            return np.full(len(xyz_kpc), 2e-15)
+
+    new = CatastrophicRate(lambda x, E: 2e-15)
+    assert loss_rate_per_s(new, np.zeros((2, 3)), 1.0).tolist() == [2e-15, 2e-15] == new.rate_s(np.zeros((2, 3)), 1.0).tolist()
+    assert ContinuousRate(lambda x, E: -1.0).Edot_GeV_per_s(np.zeros((1, 3)), 1.0)[0] == -1.0
+    a = solve_steady(grid, Isotropic(D_ISO), SineSource(), lambda E: 1.0, losses=new)
+    b = solve_steady(grid, Isotropic(D_ISO), SineSource(), lambda E: 1.0, losses=OldStyle())
+    np.testing.assert_allclose(a.density, b.density, rtol=1e-9)
+
+    class Nameless:
+        kind = "catastrophic"
+
+    with pytest.raises(TypeError, match="no method rate_per_s"):
+        solve_steady(grid, Isotropic(D_ISO), SineSource(), lambda E: 1.0, losses=Nameless())

@@ -60,7 +60,7 @@ def test_sigma_pp_inel_kafexhiu():
 def test_pp_loss_time():
     # n_gas = 1 cm^-3, 100 GeV: τ = 1/(c σ n) ≈ 1/(3e10 · 3.4e-26) ≈ 1e15 s ≈ 30 Myr
     losses = PPLosses(lambda xyz: np.ones(len(xyz)))
-    rate = losses.rate_s(np.zeros((1, 3)), 100.0)[0]
+    rate = losses.rate_per_s(np.zeros((1, 3)), 100.0)[0]
     sigma = sigma_pp_inel_mb(100.0) * 1e-27
     beta = np.sqrt(1 - 1 / (1 + 100.0 / 0.93827208816) ** 2)
     assert rate == pytest.approx(2.99792458e10 * beta * sigma, rel=1e-12)
