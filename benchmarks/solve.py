@@ -76,7 +76,7 @@ def worker(mesh: str, eps: float) -> None:
     comm = MPI.COMM_WORLD
     rss_max = comm.allreduce(rss, op=MPI.MAX)
     rss_sum = comm.allreduce(rss, op=MPI.SUM)
-    if cr is not None:
+    if comm.rank == 0:            # every rank holds the result (gather="all"): one line
         m = cr.meta
         print("RESULT " + json.dumps({
             "mesh": mesh, "cells": grid.n_cells, "eps": eps, "ranks": m["n_ranks"], "field": name,
