@@ -142,7 +142,11 @@ def run_sde(problem: Problem, mode: str, n_particles: int, seed: int,
                 mean_residence_err_Myr=float(rel * total_Myr), sun_cube_1kpc_err_s_kpc3=cube_err,
                 sun_sphere_s_kpc3=cube, sun_sphere_err_s_kpc3=cube_err,
                 sun_sphere_estimator="1-kpc cube (the 8 histogram cells around the Sun; 0.5 kpc tally cells)")
-    for key in ("residence_extrapolated", "residence_extrapolated_err", "step_bias_rel_residence",
+    per_injected = total_Myr / m.get("mean_residence_Myr", np.nan)   # the SDE counts particles born inside
+    for key in ("residence_extrapolated", "residence_extrapolated_err"):
+        if key in m:
+            info[f"sde_{key}_Myr"] = float(m[key]) * per_injected
+    for key in ("step_bias_rel_residence",
                 "step_bias_rel_residence_err", "step_bias_rel_sun", "step_bias_rel_sun_err", "step_bias_bound_rel",
                 "rms_step_coarse_kpc", "step_choice_limited_by", "step_choice_gradient_length_kpc", "wall_time_fine_s"):
         if key in m:
