@@ -251,7 +251,7 @@ def run_benchmark(method: str, out: str | Path, *, config: str | Path | None = N
         summary["comparison"] = compare_histograms(hist, ref, err, ref_err, compare_particles, problem.sun_kpc)
         summary["comparison"]["reference_file"] = str(compare)
         lines += comparison_lines(summary["comparison"])
-    on_root(lambda: write_outputs(Path(out), hist, summary), world())
+    on_root(lambda: write_outputs(Path(out), hist, summary, err), world())
     return lines + [f"wrote {Path(out) / 'residence_s_per_cell.npy'} and {Path(out) / 'summary.json'}"]
 
 
@@ -284,12 +284,16 @@ def summary_lines(s: dict) -> list[str]:
     return lines
 
 
-def write_outputs(out: Path, hist: np.ndarray, summary: dict) -> None:
-    """Write the histogram (float64, C order) and the summary atomically."""
+def write_outputs(out: Path, hist: np.ndarray, summary: dict, err: np.ndarray | None = None) -> None:
+    """Write the histogram (float64, C order), for the SDE its 1σ per cell, and the summary, atomically."""
     from ..io import atomic_path
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "residence_s_per_cell.npy") as tmp, open(tmp, "wb") as fh:
-        np.save(fh, np.ascontiguousarray(hist, dtype=np.float64))
+    arrays = {"residence_s_per_cell.npy": hist}
+    if err is not None:
+        arrays["residence_err_s_per_cell.npy"] = err
+    for name, arr in arrays.items():
+        with atomic_path(out / name) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.ascontiguousarray(arr, dtype=np.float64))
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
 

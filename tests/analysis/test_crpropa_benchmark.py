@@ -253,6 +253,7 @@ def test_cli_sde_summary(tmp_path, method, n, step):
     assert abs(s["mean_residence_Myr"] - T) < 4 * s["mean_residence_err_Myr"] + 0.03 * step * T, \
         (s["mean_residence_Myr"], T)
     assert np.load(out / "residence_s_per_cell.npy").sum() / units.Myr_s == pytest.approx(s["mean_residence_Myr"])
+    assert np.load(out / "residence_err_s_per_cell.npy").shape == (80, 80, 16)
     # the SDE's Richardson estimate (steps dτ, 2dτ), per injected particle like the histogram
     x, dx = s["sde_residence_extrapolated_Myr"], s["sde_residence_extrapolated_err_Myr"]
     assert abs(x - T) < 4 * dx + 0.03 * step * T, (x, dx, T)
