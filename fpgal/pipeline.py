@@ -394,7 +394,7 @@ def check_study(cfg: Config, stages: set[str] | frozenset[str] = frozenset(ALL_S
     if "fit" in stages:
         _check_fit(cfg, grid)
     if "nuclei" in stages:
-        from .analysis.nuclei import check_nuclei
+        from .nuclei_stage import check_nuclei
         check_nuclei(cfg)
 
 
@@ -533,7 +533,7 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
     if "fit" in want:
         stage("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit"))
     if "nuclei" in want:
-        from .analysis.nuclei import nuclei_enabled, nuclei_key, nuclei_stage   # helium, knee, neutrinos
+        from .nuclei_stage import nuclei_enabled, nuclei_key, nuclei_stage   # helium, knee, neutrinos
         if nuclei_enabled(cfg):
             stage("nuclei", nuclei_key(cfg), lambda: nuclei_stage(cfg, cr_paths, out / "nuclei"))
     map_files: dict[float, Path] = {}

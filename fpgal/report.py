@@ -136,7 +136,7 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
     from .analysis.convergence import mesh_error_notes     # each verdict with its mesh's Richardson error
     lines = mesh_error_notes(findings(cfg, fit_info, ratio_info), e.get("mesh_error", {}).get("info"))
     md += ["", "## The paper's findings, measured on this run", ""] + [f"- {x}" for x in lines]
-    from .analysis.nuclei import summary_section          # helium, knee, neutrinos (nuclei stage)
+    from .nuclei_stage import summary_section          # helium, knee, neutrinos (nuclei stage)
     md += summary_section(e.get("nuclei", {}).get("info", {}))
     nd = [e.get(f"solve_eps_{x:g}", {}).get("info", {}).get("numerical_diffusion_over_epsilon") for x in cfg.diffusion.epsilon]
     nd_text = ", ".join(f"ε = {x:g}: {_fmt(v)}" for x, v in zip(cfg.diffusion.epsilon, nd) if v is not None)

@@ -553,11 +553,12 @@ def species_basis(cr_p, spectrum_ref_p: Callable, species: str = "H",
                   center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1) -> LocalBasis:
     """G_loc of ``species`` from a proton solution: for X ≠ H the proton G_loc re-labelled in rigidity,
 
-    G_X(E_X(R)) = G_p(E_p(R))  (:func:`fpgal.species.relabel_in_rigidity`, pure diffusion only),
+    G_X(E_X(R)) = G_p(E_p(R))  (:func:`fpgal.relabel.relabel_in_rigidity`, pure diffusion only),
 
     on the energies E_X at the proton grid's rigidities, with X's mass and charge.
     """
-    from ..species import relabel_in_rigidity, species_info
+    from ..relabel import relabel_in_rigidity
+    from ..species import species_info
     sp = species_info(species)
     if sp.symbol == "H":
         return local_basis(cr_p, spectrum_ref_p, center_kpc, radius_kpc)

@@ -46,7 +46,7 @@ def helium_emissivity(cr_helium: CRDensity, E_GeV, cross_section: str = "aafrag"
     """q_He(E, x) per gas H nucleus [GeV⁻¹ s⁻¹] of CR helium alone (He–H and f_He He–He), (nE, nx, ny, nz).
 
     ``cr_helium``: energies = kinetic energy per nucleus, ``mass_GeV`` of ⁴He (e.g. from
-    :func:`fpgal.species.relabel_in_rigidity`).
+    :func:`fpgal.relabel.relabel_in_rigidity`).
     """
     E = check_energies(E_GeV)
     _check_helium(cr_helium)

@@ -4,7 +4,8 @@ import pytest
 
 import fpgal
 from fpgal.diffusion import BrokenPowerLaw, FieldAligned
-from fpgal.species import SPECIES, Species, relabel_in_rigidity, species_info
+from fpgal.relabel import relabel_in_rigidity
+from fpgal.species import SPECIES, Species, species_info
 from fpgal.spectra import SmoothBrokenPowerLaw
 
 HE, P = SPECIES["He"], SPECIES["H"]

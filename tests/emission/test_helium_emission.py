@@ -7,6 +7,7 @@ import pytest
 from scipy.integrate import quad
 
 import fpgal
+import fpgal.relabel
 from fpgal import units
 from fpgal.emission import emissivity
 from fpgal.emission.cross_sections import MASS_GeV
@@ -64,7 +65,7 @@ def test_species_maps_add_up_and_match_the_joint_emissivity():
     g = fpgal.Grid((-12.0, 4.0, 8), (-6.0, 6.0, 6), (-2.0, 2.0, 4), E_CR_GEV)
     shape = np.exp(-0.1 * np.linalg.norm(g.cell_centers_kpc(), axis=-1))
     cr_p = fpgal.CRDensity.factorized(g, shape, 1e-9 * (E_CR_GEV / 10) ** -2.7)
-    cr_he = fpgal.species.relabel_in_rigidity(cr_p, lambda e: (e / 10) ** -2.7, lambda e: 0.08 * (e / 20) ** -2.6)
+    cr_he = fpgal.relabel.relabel_in_rigidity(cr_p, lambda e: (e / 10) ** -2.7, lambda e: 0.08 * (e / 20) ** -2.6)
     dirs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.6, 0.52915026], [-1.0, 0.0, 0.0]])
     gas = Uniform(1.0)
     maps = species_skymaps(cr_p, cr_he, gas, E, nside=1, directions=dirs, observer_kpc=(-8.5, 0, 0))

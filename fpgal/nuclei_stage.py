@@ -7,7 +7,7 @@ For the solve at ε = ``species.epsilon`` (no new transport solve):
    [fit.E_min_GeV, fit.E_max_GeV] (or fit.knee_E_max_GeV with ``fit.knee``; helium at equal rigidity),
    without and (``fit.knee``) with the knee break;
 2. densities — n_p = reference solution × Q_p/S_ref, n_He = the proton Green's function × Q_He at
-   equal rigidity (:func:`fpgal.species.relabel_in_rigidity`), with the knee fits when ``fit.knee``;
+   equal rigidity (:func:`fpgal.relabel.relabel_in_rigidity`), with the knee fits when ``fit.knee``;
 3. gamma rays — p-only, He-only and total maps (:func:`fpgal.emission.nuclei.species_skymaps`), the
    LHAASO inner/outer window spectra and (p+He)/p at 1 and 100 TeV;
 4. neutrinos (``neutrinos.enabled``) — all-flavour maps, the all-sky per-flavour E²F and its ratio to
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..log import get_logger
+from .log import get_logger
 
 log = get_logger(__name__)
 
@@ -38,8 +38,8 @@ def nuclei_enabled(cfg) -> bool:
 
 def check_nuclei(cfg) -> None:
     """Config cross-checks of the nuclei stage (ConfigError naming the key and the allowed values)."""
-    from ..config import ConfigError
-    from .crdata import resolve_experiment
+    from .config import ConfigError
+    from .analysis.crdata import resolve_experiment
     if not nuclei_enabled(cfg):
         return
     eps = [float(e) for e in cfg.diffusion.epsilon]
@@ -64,8 +64,8 @@ def check_nuclei(cfg) -> None:
 
 def nuclei_key(cfg) -> str:
     """The solve used, and every section the stage reads."""
-    from ..pipeline import _data_dir_parts, solve_key
-    from ..stages import stage_key
+    from .pipeline import _data_dir_parts, solve_key
+    from .stages import stage_key
     return stage_key("nuclei", solve_key(cfg, cfg.species.epsilon),
                      cfg.section_text("fit", "species", "neutrinos", "skymap", "observer", "spectrum"),
                      cfg.data_dir, *_data_dir_parts(cfg))
@@ -81,8 +81,8 @@ def fit_window(cfg) -> tuple[float, float]:
 
 def species_fits(cfg, cr_p, S_ref) -> tuple[dict, dict]:
     """{species: {"no_knee": FitResult, "knee": FitResult}} and {species: data}; step 1 of the module docstring."""
-    from .crdata import load_experiments
-    from .fit import fit_species, initial_spectrum, knee_comparison, species_basis, species_window
+    from .analysis.crdata import load_experiments
+    from .analysis.fit import fit_species, initial_spectrum, knee_comparison, species_basis, species_window
     f = cfg.fit
     names = {"H": list(f.experiments)}
     if cfg.species.helium:
@@ -107,7 +107,7 @@ def species_fits(cfg, cr_p, S_ref) -> tuple[dict, dict]:
 
 def fitted_densities(cfg, cr_p, S_ref, fits: dict):
     """(n_p, n_He or None) rescaled to the fits (the knee fits when fit.knee); step 2."""
-    from ..species import relabel_in_rigidity
+    from .relabel import relabel_in_rigidity
     which = "knee" if cfg.fit.knee else "no_knee"
     p = fits["H"][which]
     cr_fit = cr_p.scaled(p.rescale_factor(cr_p.E_GeV))
@@ -130,8 +130,8 @@ def map_energies(cfg) -> tuple[np.ndarray, np.ndarray | None]:
 
 def sky_maps(cfg, cr_p, cr_he) -> dict[str, dict[str, np.ndarray]]:
     """``{"gamma": {"p", "He", "total"}, "neutrino": {...}}`` maps from one line-of-sight pass (steps 3–4)."""
-    from .. import builders
-    from ..emission.nuclei import species_emissivities, stacked_skymaps, with_total
+    from . import builders
+    from .emission.nuclei import species_emissivities, stacked_skymaps, with_total
     sk = cfg.skymap
     E_g, E_nu = map_energies(cfg)
     blocks = {}
@@ -149,9 +149,9 @@ def sky_maps(cfg, cr_p, cr_he) -> dict[str, dict[str, np.ndarray]]:
 
 def gamma_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[list[Path], dict]:
     """p / He / total gamma maps (HDF5, PNG), LHAASO window spectra and (p+He)/p; step 3."""
-    from ..config import to_toml
-    from ..emission import products
-    from ..plots.maps import plot_lhaaso_regions, plot_skymap
+    from .config import to_toml
+    from .emission import products
+    from .plots.maps import plot_lhaaso_regions, plot_skymap
     sk = cfg.skymap
     paths = []
     for name, m in maps.items():
@@ -174,11 +174,11 @@ def gamma_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[list[
 
 def neutrino_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[list[Path], dict]:
     """All-flavour ν maps (HDF5), all-sky per-flavour E²F, ratios to IceCube KRA-γ and the comparison plot; step 4."""
-    from ..config import to_toml
-    from ..emission import products
-    from ..emission.data import load_icecube_galactic_plane
-    from ..emission.nuclei import icecube_ratio, per_flavour_all_sky_flux
-    from ..plots.spectra import plot_neutrino_comparison
+    from .config import to_toml
+    from .emission import products
+    from .emission.data import load_icecube_galactic_plane
+    from .emission.nuclei import icecube_ratio, per_flavour_all_sky_flux
+    from .plots.spectra import plot_neutrino_comparison
     paths = [products.save_h5(out_dir / "neutrino_all_flavour_maps.h5", maps["total"], E,
                               attrs={"particle": "neutrino (all flavours, nu + nubar)"}, config_text=to_toml(cfg)),
              products.save_h5(out_dir / "neutrino_per_flavour_maps.h5", maps["total"] / 3.0, E,
@@ -197,8 +197,8 @@ def neutrino_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[li
 
 def spectra_plots(cfg, fits: dict, data: dict, out_dir: Path) -> list[Path]:
     """Local p and He spectra: every data set, the fits without/with the knee and their 1σ bands."""
-    from ..plots.spectra import curves_from_fits, plot_local_spectrum
-    from .fit import species_window
+    from .plots.spectra import curves_from_fits, plot_local_spectrum
+    from .analysis.fit import species_window
     paths = []
     for sp, by_kind in fits.items():
         labels = {"no_knee": f"{sp}, eq. 2", "knee": f"{sp}, eq. 2 + knee"}
@@ -212,8 +212,8 @@ def spectra_plots(cfg, fits: dict, data: dict, out_dir: Path) -> list[Path]:
 
 def nuclei_stage(cfg, cr_paths: dict, out_dir: Path) -> tuple[list[Path], dict]:
     """Steps 1–4 of the module docstring for the solve at ε = species.epsilon; returns (outputs, numbers)."""
-    from .. import builders
-    from ..pipeline import _write_json, load_cr
+    from . import builders
+    from .pipeline import _write_json, load_cr
     eps = next(e for e in cr_paths if abs(e - cfg.species.epsilon) <= 1e-12 * e)
     cr_p, S_ref = load_cr(cr_paths[eps]), builders.build_spectrum(cfg)
     out_dir.mkdir(parents=True, exist_ok=True)
