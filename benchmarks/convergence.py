@@ -4,7 +4,7 @@ Solves the study (default: the embedded default study — UF23, pulsar sources, 
 on cubic meshes of the given spacings over the study's box, then prints, per mesh, the cells, the wall
 time of the whole chain (solves, fit, sky maps, ratios) and the solve stages' time (from the run's
 stages.json, so also after a resumed call); then the convergence table (change per refinement, observed order, Richardson error of
-the finest value) and the findings with their errors (fpgal.analysis.convergence).
+the finest value) and the findings with their errors (fpgal.studies.convergence).
 
 Run (≈ 5 min on 2 cores for 1, 0.5, 0.25 kpc; resumable: a second call only re-reads the outputs):
     .venv/bin/python benchmarks/convergence.py                                  # 1, 0.5, 0.25 kpc, 2 ranks

@@ -139,7 +139,7 @@ def cmd_sde(args, petsc_opts) -> int:
 
 
 def cmd_converge(args, petsc_opts) -> int:
-    from .analysis.convergence import checked_spacings, converge
+    from .studies.convergence import checked_spacings, converge
     cfg = _checked(load(args), {"solve", "fit", "skymap"})
     try:
         checked_spacings(cfg, args.meshes)

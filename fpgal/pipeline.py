@@ -560,7 +560,7 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
               lambda: (spectra_stage(cfg, map_files, out / "spectra"), {}))
     if "mesh_error" in want and map_files:
         # the study once more at twice the spacing: the Richardson error of every finding (summary.md)
-        from .analysis.convergence import companion_stage
+        from .studies.convergence import companion_stage
         stage("mesh_error", stage_key("mesh_error", maps_key("mesh_error", cfg, recorded), fit_key(cfg)),
               lambda: companion_stage(cfg, out, petsc_options), collective_stage=True)
     summary = out / "summary.md"

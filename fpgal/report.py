@@ -133,7 +133,7 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
                            for p, v in d.get("values", {}).items())
         md.append(f"| {k} | {_fmt(d.get('chi2'), 4)}/{d.get('dof')} | {params} |")
     ratio_info = e.get("ratios", {}).get("info", {})
-    from .analysis.convergence import mesh_error_notes     # each verdict with its mesh's Richardson error
+    from .studies.convergence import mesh_error_notes     # each verdict with its mesh's Richardson error
     lines = mesh_error_notes(findings(cfg, fit_info, ratio_info), e.get("mesh_error", {}).get("info"))
     md += ["", "## The paper's findings, measured on this run", ""] + [f"- {x}" for x in lines]
     from .nuclei_stage import summary_section          # helium, knee, neutrinos (nuclei stage)

@@ -1,4 +1,4 @@
-"""The observed order and Richardson error of fpgal.analysis.convergence: synthetic sequences of known
+"""The observed order and Richardson error of fpgal.analysis.richardson: synthetic sequences of known
 order, the rules for clipping / assuming the order, and an analytic transport problem solved by fpgal
 on three meshes (isotropic diffusion of a sine source in a box, exact solution known)."""
 import math
@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from fpgal.analysis.convergence import (ORDER_ASSUMED, ORDER_MAX, finding_verdict, observed_order, richardson)
+from fpgal.analysis.richardson import ORDER_ASSUMED, ORDER_MAX, observed_order, richardson
+from fpgal.studies.convergence import finding_verdict
 
 H = [1.0, 0.5, 0.25, 0.125]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fpgal.analysis.convergence import cells_for_spacing
+from fpgal.studies.convergence import cells_for_spacing
 from fpgal.cli import main
 from fpgal.config import config_from_dict
 from fpgal.grid import Grid
