@@ -189,7 +189,7 @@ def compare_histograms(ours: np.ndarray, ref: np.ndarray, ours_err: np.ndarray |
     σ_ref: from ``ref_err`` (per-cell 1σ, cells independent) or, without it, Poisson-like: the column
     holds n_c = N_ref C_ref / ΣN_ref independent particle counts (N_ref = ``ref_particles``), so
     σ_ref = C_ref/√n_c; only columns with n_c ≥ ``min_count`` are used. σ_ours: ``ours_err`` (cells
-    independent) or 0. Also the ratios of the mean residence times (ΣN) and of the Sun 1-kpc cubes.
+    independent) or 0. Columns with σ_ref² + σ_ours² = 0 are left out. Also the ratios of the mean residence times (ΣN) and of the Sun 1-kpc cubes.
     """
     ours, ref = np.asarray(ours, dtype=float), np.asarray(ref, dtype=float)
     cells = ref > 0
@@ -204,7 +204,9 @@ def compare_histograms(ours: np.ndarray, ref: np.ndarray, ours_err: np.ndarray |
         var_r, use = col_r ** 2 / np.maximum(n_c, 1e-300), n_c >= min_count
         model = f"Poisson-like, N_ref = {ref_particles} particles, columns with n_c >= {min_count:g}"
     var_o = 0.0 if ours_err is None else (np.asarray(ours_err, dtype=float) ** 2).sum(axis=2)
-    var = (var_r + var_o)[use] if np.ndim(var_o) else var_r[use]
+    var_all = var_r + var_o
+    use = use & (var_all > 0)                     # a column without any error estimate cannot enter χ²
+    var = var_all[use]
     chi2 = float(np.sum((col_o[use] - col_r[use]) ** 2 / var)) if use.any() else float("nan")
     dof = int(use.sum())
     return dict(cells_compared=int(cells.sum()),

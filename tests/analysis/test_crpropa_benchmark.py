@@ -181,6 +181,13 @@ def test_compare_numbers():
     assert c["chi2_columns"] == pytest.approx(0.01 * n_c[n_c >= 10].sum(), rel=1e-10)
     same = bm.compare_histograms(ref, ref, ref_err=0.05 * ref)
     assert same["chi2_columns"] == 0.0 and same["dof_columns"] == 80 * 80
+    # SDE-like: ours has an empty column and zero errors there, the reference is noise-free
+    ours, err = 1.1 * ref, 0.01 * ref
+    ours[3, 4], err[3, 4] = 0.0, 0.0
+    c = bm.compare_histograms(ours, ref, ours_err=err, ref_err=np.zeros_like(ref))
+    assert c["dof_columns"] == 80 * 80 - 1
+    expected = np.delete(((0.1 * col) ** 2 / (0.01 ** 2 * (ref ** 2).sum(axis=2))).ravel(), 3 * 80 + 4).sum()
+    assert c["chi2_columns"] == pytest.approx(expected, rel=1e-10)
 
 
 TINY = """
