@@ -14,7 +14,7 @@ import argparse
 import json
 import tempfile
 
-from fpgal.analysis.crpropa_benchmark import run_benchmark
+from fpgal.studies.crpropa_benchmark import run_benchmark
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -195,7 +195,7 @@ def cmd_plot(args, petsc_opts) -> int:
 def cmd_benchmark(args, petsc_opts) -> int:
     if args.benchmark is None:
         raise ConfigError("fpgal benchmark: say which benchmark: crpropa (see fpgal benchmark --help)")
-    from .analysis.crpropa_benchmark import run_benchmark
+    from .studies.crpropa_benchmark import run_benchmark
     lines = run_benchmark(args.method, args.out, config=args.config, mesh_kpc=args.mesh_kpc,
                           n_particles=args.n_particles, seed=args.seed, step_kpc=args.step, epsilon=args.epsilon,
                           compare=args.compare, compare_error=args.compare_error,

@@ -16,13 +16,16 @@ Axisymmetric models share the form ``ρ(R, z) = Σ(R) · f_z(z)`` with a surface
   Σ ∝ (R/R⊙)^B exp(−C (R − R⊙)/R⊙), B = 1.9, C = 5.0, z_g = 0.33 kpc;
 * :class:`Yusifov2004` (pulsars, Yusifov & Küçük 2004, A&A 422, 545):
   Σ ∝ ((R + R1)/(R⊙ + R1))^a exp(−b (R − R⊙)/(R⊙ + R1)), a = 1.64, b = 4.01, R1 = 0.55 kpc;
-* :class:`PulsarSpiral` — CRPropa's ``SourcePulsarDistribution``: the Blasi & Amato (2012, JCAP
+* :class:`PulsarSpiral` — a smooth model of CRPropa's ``SourcePulsarDistribution``: the Blasi & Amato (2012, JCAP
   01, 010) radial profile (the Case & Bhattacharya form with α = 2, β = 3.53, R⊙ = 8.5 kpc),
   z_g = 0.3 kpc, and four logarithmic spiral arms of Faucher-Giguère & Kaspi (2006, ApJ 643, 332)
   θ_i(R) = k_i ln(R/R_i) + θ_i with (k, R_i [kpc], θ_i) = (4.25, 3.48, 0), (4.25, 3.48, 3.14),
   (4.89, 4.9, 2.52), (4.89, 4.9, −0.62) as in CRPropa 3 ``src/Source.cpp``. CRPropa samples
   positions and blurs them; a grid solver needs a smooth density, so each arm here has a Gaussian
-  cross-section of perpendicular width ``arm_width_kpc`` (default 0.5 kpc) — see the class.
+  cross-section of perpendicular width ``arm_width_kpc`` (default 0.5 kpc) — see the class. It is
+  not CRPropa's sampling law itself (no 7 % radial and azimuthal blurs): on the CRPropa benchmark it
+  gives a density at the Sun 1.4 % below the exact law, which
+  :class:`fpgal.studies.crpropa_source.CRPropaPulsarSamples` reproduces (docs/validation.md §1).
 
 Test distributions: :class:`Uniform`, :class:`GaussianBlob`, :class:`PointSource` (a grid solver
 deposits it into the cell that contains it). :func:`source_from_name` builds any of them from a
@@ -156,7 +159,7 @@ FGK_ARMS = ((4.25, 3.48, 0.0), (4.25, 3.48, 3.14), (4.89, 4.9, 2.52), (4.89, 4.9
 
 
 class PulsarSpiral(Axisymmetric):
-    """CRPropa's ``SourcePulsarDistribution`` as a smooth density with four Gaussian spiral arms.
+    """A smooth density after CRPropa's ``SourcePulsarDistribution``, with four Gaussian spiral arms.
 
     ``ρ(R, φ, z) = Σ(R) f_z(z) · A(R, φ)`` where Σ, f_z are the Blasi & Amato (2012) profiles used by
     CRPropa (Σ ∝ (R/R⊙)² exp(−β(R−R⊙)/R⊙), β = 3.53, R⊙ = 8.5 kpc; z_g = 0.3 kpc) and
@@ -177,7 +180,9 @@ class PulsarSpiral(Axisymmetric):
     the density 2πR̃ Σ(R̃) — the same surface density Σ, truncated at CRPropa's rMax = 22 kpc (and
     normalised to 1 over R ≤ 22 kpc). z is drawn from exp(−|z|/z_g) on |z| < 5 kpc (here: all z, a
     difference of e^(−5/0.3) ≈ 6e-8). CRPropa's 7 % Gaussian blur of R and its azimuthal blur are
-    not applied (the arms here have a smooth Gaussian cross-section instead).
+    not applied (the arms here have a smooth Gaussian cross-section instead); that changes the
+    density at the Sun by −1.4 % against the exact law on the CRPropa benchmark. For CRPropa's law
+    itself use :class:`fpgal.studies.crpropa_source.CRPropaPulsarSamples` (``fpgal benchmark crpropa``).
     """
 
     def __init__(self, arm_width_kpc: float = 0.5, beta: float = 3.53, R_sun_kpc: float = R_SUN_KPC,

@@ -19,8 +19,8 @@ from scipy.special import i0e
 
 import fpgal
 from fpgal import units
-from fpgal.analysis import crpropa_benchmark as bm
-from fpgal.analysis.crpropa_source import (CRPropaPulsarSamples, R_MAX_KPC, _f_r, _radii, overlap_fractions,
+from fpgal.studies import crpropa_benchmark as bm
+from fpgal.studies.crpropa_source import (CRPropaPulsarSamples, R_MAX_KPC, _f_r, _radii, overlap_fractions,
                                            rebin_content, sample_crpropa_pulsars)
 from fpgal.cli import main
 from fpgal.diffusion import CRPropaLaw
