@@ -23,7 +23,7 @@ from .config import Config, to_toml
 from .log import get_logger, mpi_rank_size, progress
 from .petsc_options import solver_options
 from .result import CRDensity
-from .stages import Manifest, stage_key
+from .stages import Manifest, StageRunner, stage_key
 
 log = get_logger("pipeline")
 T = TypeVar("T")
@@ -469,100 +469,25 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
     Before any stage: the stage names, the config's names and ranges (:func:`check_study`) and the
     output folder are checked, and temporary files of a killed run are removed. Under MPI every
     error ends every rank with the same message: rank-0-only stages broadcast their outcome
-    (:func:`on_root`), collective ones agree on failure (:func:`collective`).
+    (:func:`on_root`), collective ones agree on failure (:func:`collective`). The stages, in order:
+    transport (fields, numerical diffusion, solves, SDE), fits, sky maps, products of the maps.
     """
-    rank, size = mpi_rank_size()
-    bad = [s for s in (only or []) if s not in ALL_STAGES]
-    if bad:
-        from .config import ConfigError
-        raise ConfigError(f"--stages {bad}: unknown; allowed: {', '.join(ALL_STAGES)}")
-    want = set(only or ALL_STAGES)
+    want = _wanted_stages(only)
     collective(lambda: check_study(cfg, want))
     out = Path(cfg.output_dir)
-    manifest = Manifest(out, read=False)
-
-    def start():
-        prepare_output_dir(out)
-        sweep_partial_files(out)
-        manifest.entries = Manifest(out).entries
-        from .io import atomic_path
-        with atomic_path(out / "config.resolved.toml") as tmp:
-            tmp.write_text(to_toml(cfg))
-        log.info("study → %s (%d MPI rank%s)", out.resolve(), size, "s" if size > 1 else "")
-    on_root(start)
-    timings: dict[str, float] = {}
-
-    def stage(name: str, key: str, func, collective_stage: bool = False) -> dict:
-        """Run ``func`` unless current; returns its manifest entry. Collective stages run on all ranks."""
-        if not force and on_root(lambda: manifest.is_current(name, key)):
-            log.info("stage %-22s up to date (skipped)", name)
-            return on_root(lambda: manifest.info(name))
-        t0 = time.perf_counter()
-        outputs, info = collective(func) if collective_stage else on_root(func)
-
-        def record():
-            timings[name] = time.perf_counter() - t0
-            manifest.record(name, key, outputs, {"info": info, "seconds": round(timings[name], 2)})
-            log.info("stage %-22s done in %.1f s", name, timings[name])
-            return manifest.info(name)
-        return on_root(record)
-
+    run = StageRunner(Manifest(out, read=False), force=force)
+    on_root(lambda: _start_output(cfg, out, run.manifest))
     eps_list = list(cfg.diffusion.epsilon)
-    if "fields" in want:
-        stage("fields", stage_key("fields", cfg.section_text("field")),
-              lambda: (plot_fields_stage(cfg, out / "fields"), {}))
     cr_paths = {e: out / "cr" / f"cr_eps_{_eps_tag(e)}.h5" for e in eps_list}
-    if "solve" in want:
-        numdiff = stage("numerical_diffusion", numdiff_key(cfg),
-                        lambda: numerical_diffusion_stage(cfg, out / "diagnostics"),
-                        collective_stage=True).get("info", {})
-        for e in progress(eps_list, desc="solve ε"):
-            def _solve(e=e):
-                p = solve_one(cfg, e, cr_paths[e], petsc_options, numdiff=numdiff.get(_eps_tag(e)))
-                meta = CRDensity.load(p).meta if rank == 0 else {}
-                return [p], {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
-                             if isinstance(v, (int, float, str, bool, np.generic))}
-            stage(f"solve_eps_{_eps_tag(e)}", solve_key(cfg, e), _solve, collective_stage=True)
-    if "sde" in want and cfg.sde.enabled:
-        e0 = eps_list[0]
-        sde_path = out / "sde" / f"sde_eps_{_eps_tag(e0)}.h5"
-        stage("sde", stage_key("sde", solve_key(cfg, e0), cfg.section_text("sde")),
-              lambda: ([run_sde(cfg, e0, str(sde_path))], {}), collective_stage=True)
-        stage("compare", stage_key("compare", solve_key(cfg, e0), cfg.section_text("sde")),
-              lambda: _compare_stage(cr_paths[e0], sde_path, out / "compare"))
+    _transport_stages(cfg, run, want, out, cr_paths, petsc_options)
     if "fit" in want:
-        stage("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit"))
+        run.run("fit", fit_key(cfg), lambda: fit_stage(cfg, cr_paths, out / "fit"))
     if "nuclei" in want:
         from .nuclei_stage import nuclei_enabled, nuclei_key, nuclei_stage   # helium, knee, neutrinos
         if nuclei_enabled(cfg):
-            stage("nuclei", nuclei_key(cfg), lambda: nuclei_stage(cfg, cr_paths, out / "nuclei"))
-    map_files: dict[float, Path] = {}
-    recorded: dict[float, str] = {}
-    if "skymap" in want or "ratios" in want or "spectra" in want:
-        fit_jsons = on_root(lambda: _fit_results(cfg, manifest, out, eps_list))
-        for e in eps_list:
-            name = f"skymap_eps_{_eps_tag(e)}"
-            if "skymap" not in want:           # only read what an earlier run made
-                info = on_root(lambda name=name: manifest.info(name))
-            else:
-                fj = fit_jsons.get(e)
-                key = on_root(lambda e=e, fj=fj: skymap_key(cfg, e, fj))
-                info = stage(name, key, lambda e=e, fj=fj: (
-                    skymap_stage(cfg, cr_paths[e], fj, out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
-            h5s = [o for o in info.get("outputs", []) if o.endswith(".h5")]
-            if h5s:
-                map_files[e] = out / h5s[0]
-                recorded[e] = info.get("key", "")
-    if "ratios" in want and len(map_files) > 1:
-        stage("ratios", maps_key("ratios", cfg, recorded), lambda: ratio_stage(cfg, map_files, out / "ratios"))
-    if "spectra" in want and map_files:
-        stage("spectra", maps_key("spectra", cfg, recorded),
-              lambda: (spectra_stage(cfg, map_files, out / "spectra"), {}))
-    if "mesh_error" in want and map_files:
-        # the study once more at twice the spacing: the Richardson error of every finding (summary.md)
-        from .studies.convergence import companion_stage
-        stage("mesh_error", stage_key("mesh_error", maps_key("mesh_error", cfg, recorded), fit_key(cfg)),
-              lambda: companion_stage(cfg, out, petsc_options), collective_stage=True)
+            run.run("nuclei", nuclei_key(cfg), lambda: nuclei_stage(cfg, cr_paths, out / "nuclei"))
+    map_files, recorded = _skymap_stages(cfg, run, want, out, cr_paths)
+    _map_product_stages(cfg, run, want, out, map_files, recorded, petsc_options)
     summary = out / "summary.md"
     if "summary" in want:
         def write():
@@ -571,6 +496,94 @@ def run_study(cfg: Config, petsc_options: dict | None = None, force: bool = Fals
             log.info("summary: %s", summary.resolve())
         on_root(write)
     return summary
+
+
+def _wanted_stages(only: list[str] | None) -> set[str]:
+    bad = [s for s in (only or []) if s not in ALL_STAGES]
+    if bad:
+        from .config import ConfigError
+        raise ConfigError(f"--stages {bad}: unknown; allowed: {', '.join(ALL_STAGES)}")
+    return set(only or ALL_STAGES)
+
+
+def _start_output(cfg: Config, out: Path, manifest: Manifest) -> None:
+    """Rank 0: create/check the folder, remove a killed run's temporaries, read the manifest, write the config."""
+    from .io import atomic_path
+    prepare_output_dir(out)
+    sweep_partial_files(out)
+    manifest.entries = Manifest(out).entries
+    with atomic_path(out / "config.resolved.toml") as tmp:
+        tmp.write_text(to_toml(cfg))
+    size = mpi_rank_size()[1]
+    log.info("study → %s (%d MPI rank%s)", out.resolve(), size, "s" if size > 1 else "")
+
+
+def _transport_stages(cfg: Config, run: StageRunner, want: set[str], out: Path, cr_paths: dict[float, Path],
+                      petsc_options: dict | None) -> None:
+    """Field plots, the ring test of the numerical diffusion, one grid solve per ε, the optional SDE."""
+    eps_list = list(cr_paths)
+    if "fields" in want:
+        run.run("fields", stage_key("fields", cfg.section_text("field")),
+                lambda: (plot_fields_stage(cfg, out / "fields"), {}))
+    if "solve" in want:
+        numdiff = run.run("numerical_diffusion", numdiff_key(cfg),
+                          lambda: numerical_diffusion_stage(cfg, out / "diagnostics"),
+                          collective_stage=True).get("info", {})
+        rank = mpi_rank_size()[0]
+        for e in progress(eps_list, desc="solve ε"):
+            def _solve(e=e):
+                p = solve_one(cfg, e, cr_paths[e], petsc_options, numdiff=numdiff.get(_eps_tag(e)))
+                meta = CRDensity.load(p).meta if rank == 0 else {}
+                return [p], {k: (v.item() if hasattr(v, "item") else v) for k, v in meta.items()
+                             if isinstance(v, (int, float, str, bool, np.generic))}
+            run.run(f"solve_eps_{_eps_tag(e)}", solve_key(cfg, e), _solve, collective_stage=True)
+    if "sde" in want and cfg.sde.enabled:
+        e0 = eps_list[0]
+        sde_path = out / "sde" / f"sde_eps_{_eps_tag(e0)}.h5"
+        run.run("sde", stage_key("sde", solve_key(cfg, e0), cfg.section_text("sde")),
+                lambda: ([run_sde(cfg, e0, str(sde_path))], {}), collective_stage=True)
+        run.run("compare", stage_key("compare", solve_key(cfg, e0), cfg.section_text("sde")),
+                lambda: _compare_stage(cr_paths[e0], sde_path, out / "compare"))
+
+
+def _skymap_stages(cfg: Config, run: StageRunner, want: set[str], out: Path,
+                   cr_paths: dict[float, Path]) -> tuple[dict[float, Path], dict[float, str]]:
+    """One sky-map stage per ε (rescaled by its fit); returns the map files and their stage keys
+    (with ``skymap`` not wanted, only what an earlier run made)."""
+    map_files: dict[float, Path] = {}
+    recorded: dict[float, str] = {}
+    if not ({"skymap", "ratios", "spectra"} & want):
+        return map_files, recorded
+    eps_list = list(cr_paths)
+    fit_jsons = on_root(lambda: _fit_results(cfg, run.manifest, out, eps_list))
+    for e in eps_list:
+        name = f"skymap_eps_{_eps_tag(e)}"
+        if "skymap" not in want:
+            info = run.info(name)
+        else:
+            fj = fit_jsons.get(e)
+            key = on_root(lambda e=e, fj=fj: skymap_key(cfg, e, fj))
+            info = run.run(name, key, lambda e=e, fj=fj: (
+                skymap_stage(cfg, cr_paths[e], fj, out / "skymaps", f"eps_{_eps_tag(e)}"), {}))
+        h5s = [o for o in info.get("outputs", []) if o.endswith(".h5")]
+        if h5s:
+            map_files[e] = out / h5s[0]
+            recorded[e] = info.get("key", "")
+    return map_files, recorded
+
+
+def _map_product_stages(cfg: Config, run: StageRunner, want: set[str], out: Path, map_files: dict[float, Path],
+                        recorded: dict[float, str], petsc_options: dict | None) -> None:
+    """Ratio maps, window spectra and the mesh-error companion (the study at twice the spacing)."""
+    if "ratios" in want and len(map_files) > 1:
+        run.run("ratios", maps_key("ratios", cfg, recorded), lambda: ratio_stage(cfg, map_files, out / "ratios"))
+    if "spectra" in want and map_files:
+        run.run("spectra", maps_key("spectra", cfg, recorded),
+                lambda: (spectra_stage(cfg, map_files, out / "spectra"), {}))
+    if "mesh_error" in want and map_files:
+        from .studies.convergence import companion_stage
+        run.run("mesh_error", stage_key("mesh_error", maps_key("mesh_error", cfg, recorded), fit_key(cfg)),
+                lambda: companion_stage(cfg, out, petsc_options), collective_stage=True)
 
 
 def _fit_results(cfg: Config, manifest: Manifest, out: Path, eps_list: list[float]) -> dict[float, Path]:

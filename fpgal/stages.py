@@ -68,3 +68,39 @@ class Manifest:
 
     def info(self, name: str) -> dict:
         return self.entries.get(name, {})
+
+
+class StageRunner:
+    """Runs the stages of a study against its :class:`Manifest`, under MPI or not.
+
+    ``run(name, key, func)`` skips the stage when the manifest says it is current (unless ``force``),
+    else calls ``func() -> (outputs, info)`` — on rank 0 only, or on every rank for a
+    ``collective_stage`` — records it and returns its manifest entry on every rank. An error on any
+    rank ends every rank with the same message (:mod:`fpgal.mpi`). ``timings`` holds the seconds of the
+    stages this runner ran.
+    """
+
+    def __init__(self, manifest: Manifest, force: bool = False):
+        from . import mpi
+        self.manifest, self.force, self.timings = manifest, bool(force), {}
+        self._on_root = lambda fn: mpi.on_root(fn, mpi.world())
+        self._collective = lambda fn: mpi.collective(fn, mpi.world())
+
+    def info(self, name: str) -> dict:
+        """The manifest entry of ``name`` (read on rank 0, the same on every rank)."""
+        return self._on_root(lambda: self.manifest.info(name))
+
+    def run(self, name: str, key: str, func, collective_stage: bool = False) -> dict:
+        import time
+        if not self.force and self._on_root(lambda: self.manifest.is_current(name, key)):
+            log.info("stage %-22s up to date (skipped)", name)
+            return self.info(name)
+        t0 = time.perf_counter()
+        outputs, info = self._collective(func) if collective_stage else self._on_root(func)
+
+        def record():
+            self.timings[name] = time.perf_counter() - t0
+            self.manifest.record(name, key, outputs, {"info": info, "seconds": round(self.timings[name], 2)})
+            log.info("stage %-22s done in %.1f s", name, self.timings[name])
+            return self.manifest.info(name)
+        return self._on_root(record)
