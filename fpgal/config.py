@@ -127,6 +127,9 @@ class SDEConfig:
     dt_s: float = setting(0.0, "Time step at E = 1 TeV; 0 picks one from the field's geometry (rms step "
                           "0.15 × the tensor's gradient length, docs/sde.md); every run also makes the Richardson "
                           "pair at 2 dt and stores the step bias with the result.", min=0.0, units="s")
+    step_bias: str = setting("pair", "pair: also run at 2 dt and store the step bias and its bound with the result "
+                             "(1.5× the cost); extrapolate: return the Richardson-extrapolated density 2n(dt) − "
+                             "n(2 dt); off: the single run (docs/sde.md).", choices=("pair", "extrapolate", "off"))
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,8 @@ def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n
         raise ValueError(f"run_sde: n_particles = {n_particles!r}: expected an integer >= 1 (None: sde.n_particles)")
     cr = steady_state(grid, builders.build_tensor(cfg, eps), builders.build_source(cfg), builders.build_spectrum(cfg),
                       n_particles=cfg.sde.n_particles if n_particles is None else n_particles, seed=cfg.sde.seed if seed is None else seed,
-                      boundary=builders.build_boundary(cfg), mode=mode or cfg.sde.mode, **kwargs)
+                      boundary=builders.build_boundary(cfg), mode=mode or cfg.sde.mode,
+                      richardson={"pair": True, "extrapolate": "extrapolate", "off": False}[cfg.sde.step_bias], **kwargs)
     path = Path(out) if out else Path(cfg.output_dir) / "sde" / f"sde_eps_{_eps_tag(eps)}.h5"
     cr.meta.update(epsilon=eps)
     cr.save(path, config_text=to_toml(cfg))          # collective: rank 0 writes, all ranks return after

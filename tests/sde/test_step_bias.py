@@ -195,3 +195,20 @@ def test_steady_state_pair_is_the_two_runs():
 def test_richardson_needs_steps_a_factor_two_apart(slab_runs):
     with pytest.raises(ValueError, match="twice"):
         richardson(slab_runs[0], slab_runs[0])
+
+
+@pytest.mark.parametrize("step_bias, pair, extrapolated", [("off", False, False), ("pair", True, False),
+                                                           ("extrapolate", True, True)])
+def test_sde_config_switches_the_richardson_pair(tmp_path, step_bias, pair, extrapolated):
+    """[sde] step_bias reaches the SDE run of the pipeline: off = one run, pair = fine run + bias, extrapolate."""
+    from _studies import milky_way_mesh
+    from fpgal.config import config_from_dict
+    from fpgal.pipeline import run_sde
+    from fpgal.result import CRDensity
+    mesh = tmp_path / "tiny.toml"
+    mesh.write_text(milky_way_mesh(8, 4, 3))
+    cfg = config_from_dict({"output_dir": str(tmp_path), "grid": {"mesh": str(mesh)},
+                            "sde": {"n_particles": 40, "step_bias": step_bias, "seed": 3}})
+    meta = CRDensity.load(run_sde(cfg, 0.1, str(tmp_path / "sde.h5"))).meta
+    assert bool(meta.get("richardson_pair", False)) is pair
+    assert bool(meta.get("richardson_extrapolated", False)) is extrapolated
