@@ -285,23 +285,28 @@ def _as_list(data: Mapping[str, CRData] | Iterable[CRData] | CRData) -> list[CRD
     return list(data)
 
 
-def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRData] | CRData,
-                   initial: SmoothBrokenPowerLaw, *, spectrum_ref: Callable | None = None,
-                   free: Sequence[str] = DEFAULT_FREE, E_min_GeV: float = DEFAULT_E_MIN_GeV,
-                   E_max_GeV: float = DEFAULT_E_MAX_GeV, errors: str = "mean", phi_GV: float = 0.0,
-                   scale_errors: bool = True, bounds: Mapping[str, tuple[float, float]] | None = None) -> FitResult:
-    """χ² fit of ``initial``'s free parameters to the data, given the local basis G_loc(E).
+@dataclass(frozen=True)
+class _FitPoints:
+    """The data points of a fit: energies, fluxes and asymmetric total errors in cm⁻² units."""
 
-    Points outside [E_min_GeV, E_max_GeV] and outside the grid's energy range are left out (the latter
-    with a warning). See the module docstring for the model and the error treatment. ``bounds``
-    overrides the parameter ranges of ``BOUNDS`` ({name: (lo, hi)} in the parameter's own units); by
-    default p_br is kept within [p_min/2, 2 p_max] of the selected points.
-    """
-    from scipy.optimize import least_squares
+    sets: list
+    E: np.ndarray
+    J: np.ndarray
+    owner: np.ndarray
+    sig_lo: np.ndarray
+    sig_hi: np.ndarray
+    sigma_fixed: np.ndarray | None
 
+    def sigma(self, model: np.ndarray) -> np.ndarray:
+        """σ per point: the fixed error model, or the side of the data point the model lies on."""
+        if self.sigma_fixed is not None:
+            return self.sigma_fixed
+        return np.where(model >= self.J, self.sig_hi, self.sig_lo)
+
+
+def _check_fit_request(initial, free: tuple, errors: str, E_min_GeV: float, E_max_GeV: float) -> None:
     if not isinstance(initial, SmoothBrokenPowerLaw):
         raise ValueError(f"fit_local_flux: initial must be a SmoothBrokenPowerLaw, got {type(initial).__name__}")
-    free = tuple(free)
     unknown = [p for p in free if p not in BOUNDS]
     if unknown or not free:
         raise ValueError(f"fit: free parameters {list(free)}; each must be one of {sorted(BOUNDS)}")
@@ -313,10 +318,12 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     if not (E_min_GeV < E_max_GeV):
         raise ValueError(f"fit: E_min_GeV={E_min_GeV} must be < E_max_GeV={E_max_GeV}")
 
-    # ---- data in the window and inside the grid range
-    Phi = float(phi_GV)
+
+def _select_points(basis: LocalBasis, data, E_min_GeV: float, E_max_GeV: float, Phi: float, errors: str,
+                   n_free: int, notes: list) -> _FitPoints:
+    """Step 1, selection: the points in the window whose (modulated) energies lie inside the grid."""
     lo, hi = basis.E_range_GeV
-    sets, notes = [], []
+    sets = []
     for d in _as_list(data):
         w = d.select(E_min_GeV, E_max_GeV)
         inside = (w.E_GeV >= lo) & (w.E_GeV + abs(basis.Z) * Phi <= hi)
@@ -331,69 +338,80 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     if not sets:
         raise ValueError(f"fit: no data points in [{E_min_GeV:.4g}, {E_max_GeV:.4g}] GeV inside the grid range")
     E = np.concatenate([s.E_GeV for s in sets])
-    J = np.concatenate([s.J_per_cm2 for s in sets])
     owner = np.concatenate([np.full(s.n, k) for k, s in enumerate(sets)])
     sig_lo = np.concatenate([s.total_lo for s in sets]) * PER_M2_TO_PER_CM2
     sig_hi = np.concatenate([s.total_hi for s in sets]) * PER_M2_TO_PER_CM2
-    sigma_fixed = {"mean": 0.5 * (sig_lo + sig_hi), "max": np.maximum(sig_lo, sig_hi)}.get(errors)
     bad = ~(np.isfinite(sig_lo) & np.isfinite(sig_hi) & (sig_lo > 0) & (sig_hi > 0))
     if np.any(bad):
         which = sorted({sets[k].experiment for k in owner[bad]})
         raise ValueError(f"fit: zero or invalid total errors at E_GeV = {E[bad].tolist()} ({', '.join(which)})")
-    dof = E.size - len(free)
-    if dof <= 0:
-        raise ValueError(f"fit: {E.size} data points for {len(free)} free parameters; need more points than parameters")
+    if E.size - n_free <= 0:
+        raise ValueError(f"fit: {E.size} data points for {n_free} free parameters; need more points than parameters")
+    sigma_fixed = {"mean": 0.5 * (sig_lo + sig_hi), "max": np.maximum(sig_lo, sig_hi)}.get(errors)
+    return _FitPoints(sets, E, np.concatenate([s.J_per_cm2 for s in sets]), owner, sig_lo, sig_hi, sigma_fixed)
 
-    # ---- parameterization
-    names = tuple(("ln_" + p) if p in LOG_PARAMETERS else p for p in free)
 
+class _Parameterisation:
+    """Step 2: the free parameters as fit variables (logarithms for LOG_PARAMETERS), their bounds and start."""
+
+    def __init__(self, initial: SmoothBrokenPowerLaw, free: tuple, E_GeV: np.ndarray,
+                 bounds: Mapping[str, tuple[float, float]] | None):
+        self.initial, self.free = initial, free
+        self.names = tuple(("ln_" + p) if p in LOG_PARAMETERS else p for p in free)
+        limits = dict(BOUNDS)
+        # a break (and its smoothness) is only constrained inside the data: keep p_br within the points' range
+        p_data = momentum_GeV(E_GeV, initial.mass_GeV)
+        limits["p_br_GeV"] = (max(BOUNDS["p_br_GeV"][0], 0.5 * p_data.min()),
+                              min(BOUNDS["p_br_GeV"][1], 2.0 * p_data.max()))
+        for p, (a, b) in dict(bounds or {}).items():
+            if p not in BOUNDS or not a < b:
+                raise ValueError(f"fit: bounds[{p!r}] = {(a, b)}; expected a parameter of {sorted(BOUNDS)} and lo < hi")
+            limits[p] = (float(a), float(b))
+        self.limits = limits
+        self.lb = np.array([self.to_var(p, limits[p][0]) if not (p in LOG_PARAMETERS and limits[p][0] <= 0)
+                            else -np.inf for p in free])
+        self.ub = np.array([self.to_var(p, limits[p][1]) if np.isfinite(limits[p][1]) else np.inf for p in free])
+        self.span = np.where(np.isfinite(self.ub - self.lb), self.ub - self.lb, 1.0)
+
+    @staticmethod
     def to_var(p: str, v: float) -> float:
         return math.log(v) if p in LOG_PARAMETERS else v
 
+    @staticmethod
     def from_var(p: str, x: float) -> float:
         return math.exp(x) if p in LOG_PARAMETERS else x
 
-    def spectrum_of(x: np.ndarray) -> SmoothBrokenPowerLaw:
-        return initial.replace(**{p: from_var(p, xi) for p, xi in zip(free, x)})
+    def spectrum_of(self, x: np.ndarray) -> SmoothBrokenPowerLaw:
+        return self.initial.replace(**{p: self.from_var(p, xi) for p, xi in zip(self.free, x)})
 
-    def sigma_of(model: np.ndarray) -> np.ndarray:
-        if sigma_fixed is not None:
-            return sigma_fixed
-        return np.where(model >= J, sig_hi, sig_lo)
+    def start(self, start: SmoothBrokenPowerLaw) -> np.ndarray:
+        x0 = np.array([self.to_var(p, getattr(start, p)) for p in self.free])
+        return np.clip(x0, self.lb + 1e-6 * self.span, self.ub - 1e-6 * self.span)
 
-    def residuals(x: np.ndarray) -> np.ndarray:
-        model = basis.flux_cm2(spectrum_of(x), E, Phi)
-        return (model - J) / sigma_of(model)
 
-    # start: the initial shape with its best normalization (the model is linear in Q0)
-    start = initial
-    if "Q0" in free:
-        m0 = basis.flux_cm2(initial, E, Phi)
-        s0 = sigma_of(m0)
-        scale = np.sum(m0 * J / s0 ** 2) / np.sum(m0 ** 2 / s0 ** 2)
-        if math.isfinite(scale) and scale > 0:
-            start = initial.replace(Q0=initial.Q0 * scale)
-    limits = dict(BOUNDS)
-    # a break (and its smoothness) is only constrained inside the data: keep p_br within the points' range
-    p_data = momentum_GeV(E, initial.mass_GeV)
-    limits["p_br_GeV"] = (max(BOUNDS["p_br_GeV"][0], 0.5 * p_data.min()), min(BOUNDS["p_br_GeV"][1], 2.0 * p_data.max()))
-    for p, (a, b) in dict(bounds or {}).items():
-        if p not in BOUNDS or not a < b:
-            raise ValueError(f"fit: bounds[{p!r}] = {(a, b)}; expected a parameter of {sorted(BOUNDS)} and lo < hi")
-        limits[p] = (float(a), float(b))
-    lb = np.array([to_var(p, limits[p][0]) if not (p in LOG_PARAMETERS and limits[p][0] <= 0) else -np.inf
-                   for p in free])
-    ub = np.array([to_var(p, limits[p][1]) if np.isfinite(limits[p][1]) else np.inf for p in free])
-    x0 = np.array([to_var(p, getattr(start, p)) for p in free])
-    span = np.where(np.isfinite(ub - lb), ub - lb, 1.0)
-    x0 = np.clip(x0, lb + 1e-6 * span, ub - 1e-6 * span)
+def _best_normalisation_start(basis: LocalBasis, initial, pts: _FitPoints, Phi: float, free: tuple):
+    """The initial shape with its best normalization (the model is linear in Q0)."""
+    if "Q0" not in free:
+        return initial
+    m0 = basis.flux_cm2(initial, pts.E, Phi)
+    s0 = pts.sigma(m0)
+    scale = np.sum(m0 * pts.J / s0 ** 2) / np.sum(m0 ** 2 / s0 ** 2)
+    return initial.replace(Q0=initial.Q0 * scale) if math.isfinite(scale) and scale > 0 else initial
 
+
+def _minimise(residuals: Callable, par: _Parameterisation, x0: np.ndarray, pts: _FitPoints, basis: LocalBasis,
+              Phi: float):
+    """Step 3: least squares, after profiling Q0 out when the errors do not depend on the model.
+
+    Q0 enters linearly, so with fixed σ it is profiled out (variable projection) and the shape parameters
+    are minimised alone first: Q0 is the normalisation at p_br, so in the full parameterisation ln Q0 and
+    ln p_br form a long curved valley in which the trust-region steps crawl (10⁴ evaluations without
+    converging on the default study). Returns scipy's result and the evaluations of the profiled stage.
+    """
+    from scipy.optimize import least_squares
+    free, lb, ub = par.free, par.lb, par.ub
     nfev_profiled = 0
-    if "Q0" in free and sigma_fixed is not None and len(free) > 1:
-        # Q0 enters linearly and σ does not depend on the model: profile it out (variable projection)
-        # and minimise over the shape parameters alone. Q0 is the normalisation at p_br, so in the
-        # full parameterisation ln Q0 and ln p_br form a long curved valley in which the
-        # trust-region steps crawl (10⁴ evaluations without converging on the default study).
+    if "Q0" in free and pts.sigma_fixed is not None and len(free) > 1:
         iq = free.index("Q0")
         shape_idx = [i for i in range(len(free)) if i != iq]
 
@@ -401,29 +419,28 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
             x = np.empty(len(free))
             x[shape_idx] = xs
             x[iq] = 0.0  # ln Q0 = 0: unit normalisation
-            m = basis.flux_cm2(spectrum_of(x), E, Phi)
-            w2 = 1.0 / sigma_fixed ** 2
+            m = basis.flux_cm2(par.spectrum_of(x), pts.E, Phi)
+            w2 = 1.0 / pts.sigma_fixed ** 2
             den = float(np.sum(m * m * w2))
-            q = float(np.sum(m * J * w2)) / den if den > 0 else 0.0
+            q = float(np.sum(m * pts.J * w2)) / den if den > 0 else 0.0
             x[iq] = math.log(q) if q > 0 else lb[iq] if np.isfinite(lb[iq]) else -700.0
             return x
 
-        def profiled(xs: np.ndarray) -> np.ndarray:
-            return residuals(full_x(xs))
-
-        res_shape = least_squares(profiled, x0[shape_idx], bounds=(lb[shape_idx], ub[shape_idx]), method="trf",
-                                  x_scale="jac", xtol=1e-10, ftol=1e-10, gtol=1e-10,
-                                  max_nfev=2000 * len(shape_idx))
+        res_shape = least_squares(lambda xs: residuals(full_x(xs)), x0[shape_idx],
+                                  bounds=(lb[shape_idx], ub[shape_idx]), method="trf", x_scale="jac",
+                                  xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=2000 * len(shape_idx))
         nfev_profiled = int(res_shape.nfev)
-        x0 = np.clip(full_x(res_shape.x), lb + 1e-12 * span, ub - 1e-12 * span)
+        x0 = np.clip(full_x(res_shape.x), lb + 1e-12 * par.span, ub - 1e-12 * par.span)
     res = least_squares(residuals, x0, bounds=(lb, ub), method="trf", x_scale="jac",
                         xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=2000 * len(free))
-    r = res.fun
-    chi2 = float(r @ r)
+    return res, nfev_profiled
 
-    # ---- covariance from the Jacobian at the minimum: (JᵀJ)⁻¹ by SVD
-    _, s, Vt = np.linalg.svd(res.jac, full_matrices=False)
-    tiny = np.finfo(float).eps * max(res.jac.shape) * (s[0] if s.size else 0.0)
+
+def _covariance(jac: np.ndarray, chi2: float, dof: int, free: tuple, scale_errors: bool,
+                notes: list) -> tuple[np.ndarray, np.ndarray]:
+    """Step 4: (JᵀJ)⁻¹ by SVD at the minimum, scaled by χ²/dof > 1 (PDG); unconstrained directions."""
+    _, s, Vt = np.linalg.svd(jac, full_matrices=False)
+    tiny = np.finfo(float).eps * max(jac.shape) * (s[0] if s.size else 0.0)
     inv = np.where(s > tiny, 1.0 / np.where(s > tiny, s, 1.0) ** 2, 0.0)
     cov = (Vt.T * inv) @ Vt
     unconstrained = np.zeros(len(free), dtype=bool)
@@ -436,25 +453,66 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
     if scale_errors and red > 1:
         cov = cov * red
         notes.append(f"errors scaled by sqrt(χ²/dof) = {math.sqrt(red):.3f}")
+    return cov, unconstrained
 
-    fitted = spectrum_of(res.x)
+
+def _parameter_table(fitted, par: _Parameterisation, cov: np.ndarray, unconstrained: np.ndarray,
+                     active_mask: np.ndarray, notes: list) -> tuple[dict, dict, list]:
+    """Values and 1σ errors in each parameter's own units (σ_θ = θ σ_lnθ for log variables); bounds hit."""
     values, errs, at_bound = {}, {}, []
-    for i, p in enumerate(free):
+    for i, p in enumerate(par.free):
         v = getattr(fitted, p)
         sd = math.inf if unconstrained[i] else math.sqrt(max(cov[i, i], 0.0))
         values[p] = float(v)
         errs[p] = float(v * sd) if p in LOG_PARAMETERS else float(sd)
-        if res.active_mask[i] != 0:
+        if active_mask[i] != 0:
             at_bound.append(p)
-            notes.append(f"{p} = {v:.4g} sits at its bound ({limits[p][0]:.4g}, {limits[p][1]:.4g}); "
+            notes.append(f"{p} = {v:.4g} sits at its bound ({par.limits[p][0]:.4g}, {par.limits[p][1]:.4g}); "
                          "its error is not meaningful")
+    return values, errs, at_bound
 
+
+def _chi2_by_experiment(pts: _FitPoints, r: np.ndarray) -> dict[str, dict[str, float]]:
     by_exp: dict[str, dict[str, float]] = {}
-    for k, s_ in enumerate(sets):
-        rk = r[owner == k]
+    for k, s_ in enumerate(pts.sets):
+        rk = r[pts.owner == k]
         key = s_.experiment if s_.experiment not in by_exp else f"{s_.experiment}#{k}"
         by_exp[key] = {"chi2": float(rk @ rk), "n": int(rk.size)}
+    return by_exp
 
+
+def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRData] | CRData,
+                   initial: SmoothBrokenPowerLaw, *, spectrum_ref: Callable | None = None,
+                   free: Sequence[str] = DEFAULT_FREE, E_min_GeV: float = DEFAULT_E_MIN_GeV,
+                   E_max_GeV: float = DEFAULT_E_MAX_GeV, errors: str = "mean", phi_GV: float = 0.0,
+                   scale_errors: bool = True, bounds: Mapping[str, tuple[float, float]] | None = None) -> FitResult:
+    """χ² fit of ``initial``'s free parameters to the data, given the local basis G_loc(E).
+
+    Points outside [E_min_GeV, E_max_GeV] and outside the grid's energy range are left out (the latter
+    with a warning). See the module docstring for the model and the error treatment. ``bounds``
+    overrides the parameter ranges of ``BOUNDS`` ({name: (lo, hi)} in the parameter's own units); by
+    default p_br is kept within [p_min/2, 2 p_max] of the selected points. Steps: selection
+    (:func:`_select_points`), parameterisation (:class:`_Parameterisation`), minimisation with Q0
+    profiled (:func:`_minimise`), covariance (:func:`_covariance`).
+    """
+    free = tuple(free)
+    _check_fit_request(initial, free, errors, E_min_GeV, E_max_GeV)
+    Phi, notes = float(phi_GV), []
+    pts = _select_points(basis, data, E_min_GeV, E_max_GeV, Phi, errors, len(free), notes)
+    dof = pts.E.size - len(free)
+    par = _Parameterisation(initial, free, pts.E, bounds)
+
+    def residuals(x: np.ndarray) -> np.ndarray:
+        model = basis.flux_cm2(par.spectrum_of(x), pts.E, Phi)
+        return (model - pts.J) / pts.sigma(model)
+
+    x0 = par.start(_best_normalisation_start(basis, initial, pts, Phi, free))
+    res, nfev_profiled = _minimise(residuals, par, x0, pts, basis, Phi)
+    r = res.fun
+    chi2 = float(r @ r)
+    cov, unconstrained = _covariance(res.jac, chi2, dof, free, scale_errors, notes)
+    fitted = par.spectrum_of(res.x)
+    values, errs, at_bound = _parameter_table(fitted, par, cov, unconstrained, res.active_mask, notes)
     if not basis.exact:
         msg = ("the CR solution is flagged energy-coupled (cr.meta['energy_coupled']): reweighting the reference "
                "solution by Q_fit/S_ref is an approximation; re-solve with the fitted spectrum to check")
@@ -462,13 +520,12 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
         notes.append(msg)
     if not res.success:
         log.warning("fit did not converge: %s", res.message)
-
     return FitResult(spectrum=fitted, spectrum_ref=spectrum_ref,
-                     basis=basis, values=values, errors=errs, fit_variables=names, covariance=cov, chi2=chi2,
-                     dof=int(dof), chi2_by_experiment=by_exp, n_points=int(E.size), E_min_GeV=float(E_min_GeV),
-                     E_max_GeV=float(E_max_GeV), phi_GV=Phi, error_model=errors, exact=basis.exact,
-                     success=bool(res.success), message=str(res.message), nfev=int(res.nfev) + nfev_profiled,
-                     notes=notes, at_bound=at_bound)
+                     basis=basis, values=values, errors=errs, fit_variables=par.names, covariance=cov, chi2=chi2,
+                     dof=int(dof), chi2_by_experiment=_chi2_by_experiment(pts, r), n_points=int(pts.E.size),
+                     E_min_GeV=float(E_min_GeV), E_max_GeV=float(E_max_GeV), phi_GV=Phi, error_model=errors,
+                     exact=basis.exact, success=bool(res.success), message=str(res.message),
+                     nfev=int(res.nfev) + nfev_profiled, notes=notes, at_bound=at_bound)
 
 
 def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, spectrum_ref: Callable, *,
