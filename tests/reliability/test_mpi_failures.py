@@ -176,8 +176,12 @@ def _interrupt_mid_solve(tmp_path: Path, sig: int, how: str) -> tuple[subprocess
         cmd = mpi_cmd(args, 2)
     else:
         cmd = [sys.executable, *args] + (["--np", "2"] if how == "--np" else [])
+    # as in a terminal: SIGINT at its default action in the child even when this test process runs with
+    # SIGINT ignored (a background job of a non-interactive shell inherits SIG_IGN, and Python then never
+    # raises KeyboardInterrupt — the case is the user's Ctrl-C, not a nohup'd job)
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env(),
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     err_lines: list[str] = []
     reader = threading.Thread(target=lambda: err_lines.extend(proc.stderr), daemon=True)
     reader.start()
