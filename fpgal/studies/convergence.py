@@ -1,23 +1,6 @@
 """Mesh convergence of a study: each product's change per refinement, its observed order and a
-Richardson error of the finest mesh's value.
-
-A quantity f computed by a scheme of order p on meshes of spacing h, h/r, h/r², … changes by
-Δ_k = f_k − f_(k−1) ∝ h_k^p per refinement, so (Richardson 1911, Phil. Trans. R. Soc. A 210, 307;
-Roache 1998, *Verification and Validation in Computational Science and Engineering*, §5.4):
-
-    p_obs      = ln(|Δ_coarse| / |Δ_fine|) / ln r                 (three meshes, r = 2: log2)
-    f_∞        ≈ f_fine + Δ_fine / (r^p − 1)                       (Richardson extrapolation)
-    err(f_fine) = |Δ_fine| / (r^p − 1)
-
-p is clipped to [:data:`ORDER_MIN`, :data:`ORDER_MAX`] = [0.5, 2] (2: the scheme's interior order,
-docs/numerics.md; an observed order above it is taken as luck, not as a smaller error). It is
-*assumed* to be :data:`ORDER_ASSUMED` = 1 (the staircase of the cylinder's escape surface is first order)
-when it cannot be observed: two meshes only, Δ_coarse = 0, or changes of opposite sign (oscillating,
-not in the asymptotic range). p = 1 gives err = |Δ_fine|/(r − 1), the larger (conservative) error.
-Changes that grow (p_obs < 0) get p = 0.5 and are flagged: the sequence is not converging and the
-error is then a lower bound.
-Changes below :data:`ROUNDOFF` × max|f| count as zero (a product that does not depend on the mesh,
-e.g. the fit's χ² of a factorized solve, gets error 0 instead of an order fitted to round-off).
+Richardson error of the finest mesh's value (the estimator, its order rules and references:
+:mod:`fpgal.analysis.richardson`).
 
 :func:`converge` solves a study on a list of cubic meshes (``fpgal converge``);
 :func:`companion_stage` is the ``mesh_error`` stage of ``fpgal run``: the study once more on a mesh
