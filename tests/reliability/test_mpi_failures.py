@@ -152,7 +152,9 @@ def test_error_on_a_lone_rank_ends_the_job():
             MPI.COMM_WORLD.Barrier()
     """)
     proc, seconds = run(mpi_cmd(["-c", script]), timeout=40)
-    assert proc.returncode == 1
+    # the status is the launcher's: MPICH's Hydra usually returns rank 1's 1, but 9 when it reports the
+    # SIGKILL it sent to rank 0 first (seen once in ~10 CI runs); either way the job ended, not hung
+    assert proc.returncode in (1, 9), proc.stderr
     assert "fpgal (MPI rank 1): RuntimeError: only rank 1 saw this" in proc.stderr
     assert seconds < 30
 
