@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import units
+from . import spectra, units
 
 ENERGY_VARIABLES = ("kinetic", "kinetic_per_nucleon", "total", "momentum", "rigidity")
 M_HE4_GeV = 3.7273794066     # ⁴He nucleus (α particle) rest energy [GeV], CODATA 2018 (3727.3794066 MeV)
@@ -62,8 +62,7 @@ class Species:
 
     def momentum_GeV(self, E_GeV) -> np.ndarray:
         """Momentum per particle p c = √(E (E + 2m)) [GeV]."""
-        E = _nonnegative(E_GeV, "E_GeV", "kinetic energy per particle [GeV]")
-        return np.sqrt(E * (E + 2.0 * self.mass_GeV))
+        return spectra.momentum_GeV(_nonnegative(E_GeV, "E_GeV", "kinetic energy per particle [GeV]"), self.mass_GeV)
 
     def rigidity_GV(self, E_GeV) -> np.ndarray:
         """Rigidity R = p c / (Z e) [GV]."""
@@ -71,8 +70,7 @@ class Species:
 
     def kinetic_from_momentum_GeV(self, p_GeV) -> np.ndarray:
         """E = √(p² + m²) − m = p² / (√(p² + m²) + m) [GeV] (the second form is exact for p ≪ m)."""
-        p = _nonnegative(p_GeV, "p_GeV", "momentum per particle [GeV/c]")
-        return p * p / (np.sqrt(p * p + self.mass_GeV ** 2) + self.mass_GeV)
+        return spectra.kinetic_energy_GeV(_nonnegative(p_GeV, "p_GeV", "momentum per particle [GeV/c]"), self.mass_GeV)
 
     def kinetic_from_rigidity_GeV(self, R_GV) -> np.ndarray:
         """Kinetic energy per particle [GeV] at rigidity R [GV] (p c = Z R)."""
@@ -118,7 +116,7 @@ class Species:
             return np.ones_like(E)
         if variable == "kinetic_per_nucleon":
             return np.full_like(E, 1.0 / self.A)
-        dp = (E + self.mass_GeV) / self.momentum_GeV(E)
+        dp = spectra.dp_dE(E, self.mass_GeV)
         if variable == "momentum":
             return dp
         if variable == "rigidity":
