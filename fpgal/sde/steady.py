@@ -35,6 +35,7 @@ from ..diffusion import check_tensor_values, energy_factors, is_separable
 from ..grid import Grid
 from ..log import get_logger
 from ..result import CRDensity
+from ..transport.losses import loss_rate_per_s
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
 from ..checks import check_seed, positive_int, positive_number, spectrum_values
@@ -94,7 +95,7 @@ def sample_positions(grid: Grid, q_cells: np.ndarray, n: int, rng: np.random.Gen
 def _loss_rate_function(losses):
     """Normalise ``losses`` to ``rate(xyz_kpc, E_GeV) -> 1/τ_loss`` in 1/s (N,), or None.
 
-    Accepts the catastrophic terms of :mod:`fpgal.transport.losses` (``rate_s(xyz, E)``; one or a list,
+    Accepts the catastrophic terms of :mod:`fpgal.transport.losses` (``rate_per_s(xyz, E)``; one or a list,
     rates add), objects with ``rate_per_s`` or ``timescale_s``, or a plain callable ``(xyz, E) -> 1/s``.
     Continuous losses and advection are not implemented in the SDE solver (clear error).
     """
@@ -107,10 +108,8 @@ def _loss_rate_function(losses):
         if kind != "catastrophic":
             raise NotImplementedError(f"SDE solver: loss term {item!r} of kind {kind!r} is not supported; only "
                                       "catastrophic losses (weights exp(-∫dt/τ)) are")
-        for name in ("rate_s", "rate_per_s"):
-            if callable(getattr(item, name, None)):
-                rates.append(getattr(item, name))
-                break
+        if any(callable(getattr(item, name, None)) for name in ("rate_per_s", "rate_s")):
+            rates.append(lambda xyz, E, it=item: loss_rate_per_s(it, xyz, E))     # the solvers' one dispatch
         else:
             if callable(getattr(item, "timescale_s", None)):
                 rates.append(lambda xyz, E, it=item: 1.0 / np.asarray(it.timescale_s(xyz, E), dtype=float))
@@ -118,7 +117,7 @@ def _loss_rate_function(losses):
                 rates.append(item)
             else:
                 raise TypeError(f"losses: {item!r} is not a catastrophic loss (callable (xyz_kpc, E_GeV) -> 1/s, or "
-                                "an object with rate_s / rate_per_s / timescale_s)")
+                                "an object with rate_per_s / timescale_s)")
     if len(rates) == 1:
         return rates[0]
     return lambda xyz, E: sum(np.asarray(r(xyz, E), dtype=float) for r in rates)
