@@ -116,21 +116,15 @@ def _without_np(argv: list[str]) -> list[str]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
-    parser = ArgumentParser(
-        prog="fpgal", epilog=EPILOG,
-        description="Galactic cosmic-ray transport on a grid (anisotropic diffusion, PETSc) and the gamma-ray sky.")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
-    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (and debug logging)")
-    parser.add_argument("--version", action="version", version=f"fpgal {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=ArgumentParser)
-
+def _add_info(sub) -> None:
+    """``fpgal info``: versions, PETSc configuration, MPI size."""
     p = sub.add_parser("info", help="versions, PETSc configuration, MPI size")
     p.add_argument("--petsc-config", action="store_true", help="also print PETSc's configure options")
     _add_np(p)
 
+
+def _add_run(sub) -> None:
+    """``fpgal run``: the whole study."""
     p = sub.add_parser("run", help="the whole study: solve for each ε → fit → sky maps → ratios → spectra → summary",
                        epilog=EPILOG)
     _add_config(p, required=False)
@@ -138,18 +132,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stages", default="", help="comma-separated subset of stages to run (default: all)")
     _add_np(p)
 
+
+def _add_scan(sub) -> None:
+    """``fpgal scan``: every field model × every ε."""
     p = sub.add_parser("scan", help="every field model × every ε of [scan] (solve → fit → maps → χ² against "
                        "LHAASO-KM2A): scan.csv, scan.md, plots (docs/scan.md)", epilog=EPILOG)
     _add_config(p, required=False)
     p.add_argument("--force", action="store_true", help="recompute every (model, ε) even if its outputs are current")
     _add_np(p)
 
+
+def _add_solve(sub) -> None:
+    """``fpgal solve``: the PETSc grid solution for each ε."""
     p = sub.add_parser("solve", help="steady-state grid solution (PETSc) for each ε of the config", epilog=EPILOG)
     _add_config(p)
     p.add_argument("--epsilon", type=EPSILON, action="append", help="solve only this ε in (0, 1] (repeatable)")
     p.add_argument("-o", "--out", help="output HDF5 file (single ε) or folder (default: <output_dir>/cr)")
     _add_np(p)
 
+
+def _add_sde(sub) -> None:
+    """``fpgal sde``: the stochastic cross-check."""
     p = sub.add_parser("sde", help="stochastic (SDE) solution of the same problem (cross-check)")
     _add_config(p)
     p.add_argument("--epsilon", type=EPSILON, help="ε in (0, 1] (default: the first of the config)")
@@ -159,6 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--out", help="output HDF5 file (default: <output_dir>/sde/sde_eps_<ε>.h5)")
     _add_np(p)
 
+
+def _add_converge(sub) -> None:
+    """``fpgal converge``: the study on successively finer meshes."""
     p = sub.add_parser("converge", help="the study on successively finer meshes: change per refinement, observed "
                        "order and Richardson error of every product and finding", epilog=EPILOG)
     _add_config(p, required=False)
@@ -168,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: <output_dir>/convergence)")
     _add_np(p)
 
+
+def _add_products(sub) -> None:
+    """``fpgal fit``, ``skymap`` and ``compare``: products from saved CR densities."""
     p = sub.add_parser("fit", help="fit the injection spectrum Q(p) to the local proton data")
     _add_config(p)
     p.add_argument("cr", nargs="+", help="CRDensity HDF5 file(s) from `fpgal solve` (one per ε)")
@@ -184,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("other", help="CRDensity HDF5 with errors (e.g. SDE solution)")
     p.add_argument("-o", "--out", default="compare", help="report folder (default: ./compare)")
 
+
+def _add_plot(sub) -> None:
+    """``fpgal plot field|map|cr``: figures from saved results."""
     p = sub.add_parser("plot", help="plots from saved results")
     psub = p.add_subparsers(dest="what", metavar="WHAT", parser_class=ArgumentParser)
     pf = psub.add_parser("field", help="field lines face-on (z=0) and edge-on (y=0) with |B| (like Fig. 1)")
@@ -198,6 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     pc.add_argument("--energy-GeV", type=POSITIVE, default=1000.0, help="energy of the slices (> 0)")
     pc.add_argument("-o", "--out", help="output PNG")
 
+
+def _add_benchmark(sub) -> None:
+    """``fpgal benchmark crpropa``: the CRPropa-replica problem in CRPropa's units."""
     p = sub.add_parser("benchmark", help="reference problems in other codes' units (crpropa)")
     bsub = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", parser_class=ArgumentParser)
     pb = bsub.add_parser("crpropa", help="CRPropa-replica problem (docs/validation.md §1): residence-time "
@@ -217,11 +232,33 @@ def build_parser() -> argparse.ArgumentParser:
     pb.add_argument("--out", required=True, help="output folder")
     _add_np(pb)
 
+
+def _add_info_field(sub) -> None:
+    """``fpgal info-field``: divergence diagnostic of a field model."""
     p = sub.add_parser("info-field", help="divergence diagnostic of a field model on a mesh")
     p.add_argument("--model", default="uf23:base", help="field model name")
     p.add_argument("--mesh", default="milkyway-0.5kpc", help="mesh name")
-    return parser
 
+
+#: the sub-commands in the order ``fpgal --help`` lists them
+_SUBCOMMANDS = (_add_info, _add_run, _add_scan, _add_solve, _add_sde, _add_converge, _add_products, _add_plot,
+                _add_benchmark, _add_info_field)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``fpgal`` parser: global flags, then one sub-parser per command (``_SUBCOMMANDS``)."""
+    from . import __version__
+    parser = ArgumentParser(
+        prog="fpgal", epilog=EPILOG,
+        description="Galactic cosmic-ray transport on a grid (anisotropic diffusion, PETSc) and the gamma-ray sky.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error (and debug logging)")
+    parser.add_argument("--version", action="version", version=f"fpgal {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="SUBCOMMAND", parser_class=ArgumentParser)
+    for add in _SUBCOMMANDS:
+        add(sub)
+    return parser
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the subcommand, and turn every way it can end into an exit status and one line."""
