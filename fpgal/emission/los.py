@@ -58,31 +58,15 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
         high latitude without refining the nearly horizontal rays.
     max_samples : samples per chunk × nE bound (memory).
     """
-    d = np.asarray(directions, dtype=float)
-    if d.ndim != 2 or d.shape[1] != 3:
-        raise ValueError(f"directions must have shape (n, 3), got {d.shape}")
-    if not (np.isfinite(step_kpc) and step_kpc > 0):
-        raise ValueError(f"step_kpc={step_kpc!r}: expected a positive step length in kpc")
-    o = np.asarray(observer_kpc, dtype=float).reshape(3)
-    if not np.all(np.isfinite(o)):
-        raise ValueError(f"observer_kpc={o.tolist()}: expected three finite coordinates in kpc")
+    d, o = _checked_rays(directions, observer_kpc, step_kpc)
     lo = np.asarray(lower_kpc, dtype=float).reshape(3)
     hi = np.asarray(upper_kpc, dtype=float).reshape(3)
+    spacing = None
     if field is not None:
-        field = np.ascontiguousarray(field, dtype=float)
-        if field.ndim != 4:
-            raise ValueError(f"field must have shape (nx, ny, nz, nE), got {field.shape}")
-        if not np.all(np.isfinite(field)):
-            i = tuple(int(v) for v in np.unravel_index(int(np.flatnonzero(~np.isfinite(field))[0]), field.shape))
-            raise ValueError(f"field (the emissivity) is NaN/inf at cell {i[:3]}, energy index {i[3]}: "
-                             f"{float(field[i])!r}; expected finite values")
+        field = _checked_field(field)
         spacing = (hi - lo) / np.array(field.shape[:3])
     nE = 1 if field is None else field.shape[3]
-    lam = None
-    if attenuation_kpc is not None:
-        lam = np.broadcast_to(np.asarray(attenuation_kpc, dtype=float), (nE,))
-        if np.any(np.isnan(lam)) or np.any(lam <= 0):
-            raise ValueError("attenuation lengths must be > 0 (use inf for no attenuation)")
+    lam = None if attenuation_kpc is None else _checked_attenuation(attenuation_kpc, nE)
 
     out = np.zeros((nE, len(d)))
     s_in, s_out = ray_box_interval(o, d, lo, hi)
@@ -90,23 +74,8 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
     rays = np.flatnonzero(length > 0)
     if rays.size == 0:
         return out
-    step = np.full(rays.size, float(step_kpc))
-    if dz_kpc is not None:
-        if not (np.isfinite(dz_kpc) and dz_kpc > 0):
-            raise ValueError(f"dz_kpc={dz_kpc!r}: expected a positive vertical step in kpc")
-        with np.errstate(divide="ignore"):
-            step = np.minimum(step, dz_kpc / np.abs(d[rays, 2]))
-    n_steps = np.maximum(np.ceil(length[rays] / step - 1e-9).astype(np.int64), 1)
-    ds = length[rays] / n_steps
-    m = n_steps + 1                                       # samples per ray (both ends included)
-    per_chunk = max(int(max_samples // max(nE, 1)), int(m.max()))
-    csum = np.cumsum(m)
-    start = 0
-    while start < rays.size:
-        done = csum[start - 1] if start else 0
-        stop = max(int(np.searchsorted(csum, done + per_chunk, side="right")), start + 1)
-        sel = slice(start, stop)
-        start = stop
+    ds, m = _ray_steps(d[rays], length[rays], step_kpc, dz_kpc)
+    for sel in _ray_chunks(m, max(int(max_samples // max(nE, 1)), int(m.max()))):
         mm = m[sel]
         first = np.concatenate([[0], np.cumsum(mm)[:-1]])
         ray_local = np.repeat(np.arange(mm.size), mm)
@@ -115,13 +84,80 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
         s = s_in[rays[sel]][ray_local] + k * ds_s
         w = ds_s * np.where((k == 0) | (k == np.repeat(mm - 1, mm)), 0.5, 1.0)
         xyz = o + s[:, None] * d[rays[sel]][ray_local]
-        if density is not None:
-            w = w * checked_gas(density, xyz)
-        if field is None:
-            vals = w[:, None]
-        else:
-            vals = trilinear(field, lo, spacing, xyz, outside=None) * w[:, None]
-        if lam is not None:
-            vals = vals * np.exp(-s[:, None] / lam[None, :])
+        vals = _sample_values(xyz, s, w, density, field, lo, spacing, lam)
         out[:, rays[sel]] = np.add.reduceat(vals, first, axis=0).T
     return out
+
+
+def _checked_rays(directions, observer_kpc, step_kpc: float) -> tuple[np.ndarray, np.ndarray]:
+    """The directions as an (n, 3) float array and the observer as (3,) kpc; ValueError naming a bad
+    shape, a non-positive step or a non-finite observer."""
+    d = np.asarray(directions, dtype=float)
+    if d.ndim != 2 or d.shape[1] != 3:
+        raise ValueError(f"directions must have shape (n, 3), got {d.shape}")
+    if not (np.isfinite(step_kpc) and step_kpc > 0):
+        raise ValueError(f"step_kpc={step_kpc!r}: expected a positive step length in kpc")
+    o = np.asarray(observer_kpc, dtype=float).reshape(3)
+    if not np.all(np.isfinite(o)):
+        raise ValueError(f"observer_kpc={o.tolist()}: expected three finite coordinates in kpc")
+    return d, o
+
+
+def _checked_field(field: np.ndarray) -> np.ndarray:
+    """The cell-centred field as a contiguous (nx, ny, nz, nE) float array; ValueError naming the
+    shape, or the first cell and energy index where it is NaN/inf."""
+    field = np.ascontiguousarray(field, dtype=float)
+    if field.ndim != 4:
+        raise ValueError(f"field must have shape (nx, ny, nz, nE), got {field.shape}")
+    if not np.all(np.isfinite(field)):
+        i = tuple(int(v) for v in np.unravel_index(int(np.flatnonzero(~np.isfinite(field))[0]), field.shape))
+        raise ValueError(f"field (the emissivity) is NaN/inf at cell {i[:3]}, energy index {i[3]}: "
+                         f"{float(field[i])!r}; expected finite values")
+    return field
+
+
+def _checked_attenuation(attenuation_kpc, nE: int) -> np.ndarray:
+    """λ(E) broadcast to (nE,) kpc; ValueError unless every length is > 0 (inf = no attenuation)."""
+    lam = np.broadcast_to(np.asarray(attenuation_kpc, dtype=float), (nE,))
+    if np.any(np.isnan(lam)) or np.any(lam <= 0):
+        raise ValueError("attenuation lengths must be > 0 (use inf for no attenuation)")
+    return lam
+
+
+def _ray_steps(d: np.ndarray, length: np.ndarray, step_kpc: float,
+               dz_kpc: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Step ds (kpc) and sample count m = N_d + 1 of each ray of direction ``d`` and box chord ``length``:
+    N_d = ceil(length / h_d) equal steps, h_d = min(step_kpc, dz_kpc / |d_z|)."""
+    step = np.full(len(d), float(step_kpc))
+    if dz_kpc is not None:
+        if not (np.isfinite(dz_kpc) and dz_kpc > 0):
+            raise ValueError(f"dz_kpc={dz_kpc!r}: expected a positive vertical step in kpc")
+        with np.errstate(divide="ignore"):
+            step = np.minimum(step, dz_kpc / np.abs(d[:, 2]))
+    n_steps = np.maximum(np.ceil(length / step - 1e-9).astype(np.int64), 1)
+    return length / n_steps, n_steps + 1                 # samples per ray (both ends included)
+
+
+def _ray_chunks(m: np.ndarray, per_chunk: int):
+    """Slices of consecutive rays holding at most ``per_chunk`` samples together (at least one ray each)."""
+    csum = np.cumsum(m)
+    start = 0
+    while start < m.size:
+        done = csum[start - 1] if start else 0
+        stop = max(int(np.searchsorted(csum, done + per_chunk, side="right")), start + 1)
+        yield slice(start, stop)
+        start = stop
+
+
+def _sample_values(xyz: np.ndarray, s: np.ndarray, w: np.ndarray, density, field, lo: np.ndarray, spacing,
+                   lam) -> np.ndarray:
+    """Integrand × trapezoid weight at the samples, (n_samples, nE): w · ρ(x) · f(E, x) · exp(−s/λ(E))."""
+    if density is not None:
+        w = w * checked_gas(density, xyz)
+    if field is None:
+        vals = w[:, None]
+    else:
+        vals = trilinear(field, lo, spacing, xyz, outside=None) * w[:, None]
+    if lam is not None:
+        vals = vals * np.exp(-s[:, None] / lam[None, :])
+    return vals
