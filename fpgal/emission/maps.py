@@ -61,6 +61,27 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
         negative CR densities are allowed (kept, reported in the log, not clipped).
     timings : optional dict that receives the wall time of each stage [s].
     """
+    E, obs, step = _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle, absorption, observer_kpc, step_kpc)
+    timings = {} if timings is None else timings
+
+    if q is None and not absorption:
+        maps, q = _separable_skymap(cr, gas, E, nside, obs, cross_section, particle, helium_fraction, cr_helium,
+                                    step, dz_kpc, n_sub, directions, timings)
+        if maps is not None:
+            return maps
+    if q is None:
+        t0 = time.perf_counter()
+        q = emissivity(cr, E, cross_section=cross_section, particle=particle, helium_fraction=helium_fraction,
+                       cr_helium=cr_helium, n_sub=n_sub, timings=timings)
+        timings["emissivity_total_s"] = time.perf_counter() - t0
+    return _emissivity_skymap(cr, gas, E, nside, obs, np.asarray(q, dtype=float), absorption, step, dz_kpc,
+                              directions, timings)
+
+
+def _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle: str, absorption: bool, observer_kpc,
+                           step_kpc) -> tuple[np.ndarray, np.ndarray, float]:
+    """(E [GeV], observer (3,) kpc, LOS step kpc) of :func:`skymap`, or TypeError / ValueError naming the
+    bad argument and what was expected."""
     E = check_energies(E_gamma_GeV)
     if not isinstance(cr, CRDensity):
         raise TypeError(f"cr={cr!r}: expected an fpgal.CRDensity of CR protons")
@@ -76,22 +97,15 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
     step = default_step_kpc(cr) if step_kpc is None else float(step_kpc)
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"step_kpc={step_kpc!r}: expected a finite positive LOS step in kpc")
-    timings = {} if timings is None else timings
+    return E, obs, step
 
-    if q is None and not absorption:
-        maps, q = _separable_skymap(cr, gas, E, nside, obs, cross_section, particle, helium_fraction, cr_helium,
-                                    step, dz_kpc, n_sub, directions, timings)
-        if maps is not None:
-            return maps
-    if q is None:
-        t0 = time.perf_counter()
-        q = emissivity(cr, E, cross_section=cross_section, particle=particle, helium_fraction=helium_fraction,
-                       cr_helium=cr_helium, n_sub=n_sub, timings=timings)
-        timings["emissivity_total_s"] = time.perf_counter() - t0
-    q = np.asarray(q, dtype=float)
+
+def _emissivity_skymap(cr: CRDensity, gas, E: np.ndarray, nside: int, obs: np.ndarray, q: np.ndarray,
+                       absorption: bool, step: float, dz_kpc, directions, timings: dict) -> np.ndarray:
+    """I = 1/(4π) ∫ ds n_H q e^{−s/λ} from the emissivity per H nucleus ``q`` (nE, nx, ny, nz) on the CR grid,
+    (nE, n_directions) in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹; ValueError if ``q`` does not have that shape."""
     if q.shape != (E.size,) + cr.grid.shape:
         raise ValueError(f"q has shape {q.shape}, expected (nE, nx, ny, nz) = {(E.size,) + cr.grid.shape}")
-
     t0 = time.perf_counter()
     dirs = pixel_directions(check_nside(nside)) if directions is None else np.asarray(directions, dtype=float)
     lam = cmb_attenuation_length_kpc(E) if absorption else None
