@@ -115,66 +115,94 @@ def stencil(grid: Grid, box: LocalBox, D_vert_cm2_s: np.ndarray, unknown_pad: np
     if scheme not in SCHEMES:
         raise ValueError(f"operator scheme {scheme!r}: expected one of {SCHEMES}")
     h = grid.spacing_kpc * units.kpc_cm
-    lx, ly, lz = box.shape
+    lam, R = vertex_parts(D_vert_cm2_s, grid, box, scheme)
+    coef = np.zeros((27,) + box.shape)
+    info = {"min_lambda_cm2_s": float(lam.min()) if lam.size else 0.0}
+    _add_isotropic_part(coef, lam, h, box, unknown_pad, in_grid_pad)
+    if np.any(R != 0.0):
+        _add_anisotropic_part(coef, R, h, box, unknown_pad)
+    coef *= unknown_pad[1:-1, 1:-1, 1:-1][None]
+    return coef, info
+
+
+def vertex_parts(D_vert_cm2_s: np.ndarray, grid: Grid, box: LocalBox,
+                 scheme: str = "split") -> tuple[np.ndarray, np.ndarray]:
+    """λ (lx+1, ly+1, lz+1) and the face-folded remainder R (lx+1, ly+1, lz+1, 3, 3) at the box's vertices.
+
+    ``scheme="split"``: ``D = λ I + R`` with λ the smallest eigenvalue (:func:`split_isotropic`); any other
+    scheme (the plain corner scheme): λ = 0 and R = D. R is then weighted at the grid faces
+    (:func:`face_folded`).
+    """
+    shp_v = tuple(s + 1 for s in box.shape)
     Dv = D_vert_cm2_s.reshape(-1, 3, 3)
     if scheme == "split":
         lam, R = split_isotropic(Dv)
     else:  # the plain symmetric corner scheme with the full tensor on the vertices
         lam, R = np.zeros(len(Dv)), Dv.copy()   # copy: face_folded works in place
-    lam = lam.reshape(lx + 1, ly + 1, lz + 1)
-    R = face_folded(R.reshape(lx + 1, ly + 1, lz + 1, 3, 3), grid, box)
-    coef = np.zeros((27, lx, ly, lz))
-    unk = unknown_pad[1:-1, 1:-1, 1:-1]
-    info = {"min_lambda_cm2_s": float(lam.min()) if lam.size else 0.0}
+    return lam.reshape(shp_v), face_folded(R.reshape(shp_v + (3, 3)), grid, box)
 
-    # ---- isotropic part: 7-point two-point fluxes, λ averaged over the face's four vertices
+
+def face_lambda(lam: np.ndarray, axis: int, shape: tuple[int, int, int]) -> np.ndarray:
+    """λ_f on every vertex plane normal to ``axis``: the mean of λ at the four vertices of each face.
+
+    ``lam`` is (lx+1, ly+1, lz+1) at the vertices of a box of ``shape`` cells; the result has all
+    n_axis + 1 planes along ``axis`` (plane p is the face between cells p−1 and p).
+    """
+    others = [a for a in range(3) if a != axis]
+    lam_f = 0.0
+    for d0, d1 in itertools.product((0, 1), repeat=2):
+        sl = [slice(None)] * 3
+        sl[others[0]] = slice(d0, d0 + shape[others[0]])
+        sl[others[1]] = slice(d1, d1 + shape[others[1]])
+        lam_f = lam_f + 0.25 * lam[tuple(sl)]
+    return lam_f
+
+
+def _add_isotropic_part(coef: np.ndarray, lam: np.ndarray, h: np.ndarray, box: LocalBox, unknown_pad: np.ndarray,
+                        in_grid_pad: np.ndarray) -> None:
+    """Add λ I's 7-point two-point fluxes ``λ_f (n_c − n_c')/h²`` to ``coef`` (in place).
+
+    n = 0 on the grid face (distance h/2, weight 2) or at the centre of an exterior cell (distance h).
+    """
     for axis in range(3):
+        lam_planes = face_lambda(lam, axis, box.shape)
         for side in (-1, 1):
-            # face vertices: along `axis` the vertex plane i (side −1) or i+1 (side +1); the other axes i..i+1
+            # face: along `axis` the vertex plane i (side −1) or i+1 (side +1)
             sl = [slice(None)] * 3
             sl[axis] = slice(0, -1) if side < 0 else slice(1, None)
-            lam_ax = lam[tuple(sl)]
-            others = [a for a in range(3) if a != axis]
-            lam_f = 0.0
-            for d0 in (0, 1):
-                for d1 in (0, 1):
-                    s2 = [slice(None)] * 3
-                    s2[axis] = slice(None)
-                    s2[others[0]] = slice(d0, d0 + box.shape[others[0]])
-                    s2[others[1]] = slice(d1, d1 + box.shape[others[1]])
-                    lam_f = lam_f + 0.25 * lam_ax[tuple(s2)]
-            w = lam_f / h[axis] ** 2
+            w = lam_planes[tuple(sl)] / h[axis] ** 2
             o = [0, 0, 0]
             o[axis] = side
-            nb = [slice(1 + o[a], 1 + o[a] + box.shape[a]) for a in range(3)]
-            nb_unknown = unknown_pad[tuple(nb)]
-            nb_in_grid = in_grid_pad[tuple(nb)]
-            # n = 0 on the grid face (distance h/2) or at the centre of an exterior cell (distance h)
-            coef[CENTER] += np.where(nb_in_grid, w, 2.0 * w)
-            coef[offset_index(*o)] -= np.where(nb_unknown, w, 0.0)
+            nb = tuple(slice(1 + o[a], 1 + o[a] + box.shape[a]) for a in range(3))
+            coef[CENTER] += np.where(in_grid_pad[nb], w, 2.0 * w)
+            coef[offset_index(*o)] -= np.where(unknown_pad[nb], w, 0.0)
 
-    # ---- anisotropic part: symmetric vertex scheme, Σ_ij R_ij s_i(a) s_j(b)/(16 h_i h_j) for every pair of
-    # corners (a, b) of a vertex, as one (cells × 9) @ (9 × 8) product per corner a
-    if np.any(R != 0.0):
-        bits = list(itertools.product((0, 1), repeat=3))
-        signs = 2.0 * np.array(bits) - 1.0                                   # (8, 3): s_i(corner)
-        inv_h = 1.0 / h
-        R_flat = R.reshape(-1, 9)
-        for ia, a in enumerate(bits):
-            W = np.einsum("i,j,bj->bij", signs[ia] * inv_h, inv_h, signs).reshape(8, 9) / 16.0
-            # at every vertex, then the vertices shared with neighbours b where the cell sits at corner a
-            V_all = (W @ R_flat.T).reshape(8, lx + 1, ly + 1, lz + 1)
-            vs = tuple(slice(1 - a[d], 1 - a[d] + box.shape[d]) for d in range(3))
-            V = V_all[(slice(None),) + vs]
-            for ib, b in enumerate(bits):
-                o = tuple(int(b[d] - a[d]) for d in range(3))
-                if o == (0, 0, 0):
-                    coef[CENTER] += V[ib]
-                else:
-                    nb = tuple(slice(1 + o[d], 1 + o[d] + box.shape[d]) for d in range(3))
-                    coef[offset_index(*o)] += np.where(unknown_pad[nb], V[ib], 0.0)
-    coef *= unk[None]
-    return coef, info
+
+def _add_anisotropic_part(coef: np.ndarray, R: np.ndarray, h: np.ndarray, box: LocalBox,
+                          unknown_pad: np.ndarray) -> None:
+    """Add R's symmetric vertex scheme to ``coef`` (in place).
+
+    Σ_ij R_ij s_i(a) s_j(b)/(16 h_i h_j) for every pair of corners (a, b) of a vertex, as one
+    (cells × 9) @ (9 × 8) product per corner a (Günter et al. 2005).
+    """
+    lx, ly, lz = box.shape
+    bits = list(itertools.product((0, 1), repeat=3))
+    signs = 2.0 * np.array(bits) - 1.0                                   # (8, 3): s_i(corner)
+    inv_h = 1.0 / h
+    R_flat = R.reshape(-1, 9)
+    for ia, a in enumerate(bits):
+        W = np.einsum("i,j,bj->bij", signs[ia] * inv_h, inv_h, signs).reshape(8, 9) / 16.0
+        # at every vertex, then the vertices shared with neighbours b where the cell sits at corner a
+        V_all = (W @ R_flat.T).reshape(8, lx + 1, ly + 1, lz + 1)
+        vs = tuple(slice(1 - a[d], 1 - a[d] + box.shape[d]) for d in range(3))
+        V = V_all[(slice(None),) + vs]
+        for ib, b in enumerate(bits):
+            o = tuple(int(b[d] - a[d]) for d in range(3))
+            if o == (0, 0, 0):
+                coef[CENTER] += V[ib]
+            else:
+                nb = tuple(slice(1 + o[d], 1 + o[d] + box.shape[d]) for d in range(3))
+                coef[offset_index(*o)] += np.where(unknown_pad[nb], V[ib], 0.0)
 
 
 def face_multipliers(grid: Grid, box: LocalBox) -> np.ndarray:
