@@ -60,25 +60,29 @@ def particle_balance(grid: Grid, tensor, n: np.ndarray, Q: np.ndarray, E_GeV: fl
     V = float(np.prod(h))
     npad = np.zeros(unknown_pad.shape)
     npad[1:-1, 1:-1, 1:-1] = np.where(unk, n, 0.0)
-    D = op.tensor_at_vertices(tensor, grid, box, E_GeV).reshape(-1, 3, 3)
-    if scheme == "split":
-        lam, R = op.split_isotropic(D)
-    else:
-        lam, R = np.zeros(len(D)), D.copy()   # copy: face_folded works in place
-    shp_v = tuple(s + 1 for s in grid.shape)
-    lam = lam.reshape(shp_v)
-    R = op.face_folded(R.reshape(shp_v + (3, 3)), grid, box)
-    # 7-point fluxes out of unknown cells into exterior cells / through the box faces
+    lam, R = op.vertex_parts(op.tensor_at_vertices(tensor, grid, box, E_GeV), grid, box, scheme)
+    esc7 = _escape_isotropic(grid, lam, npad, unknown_pad, in_grid_pad, h, V)
+    escc = _escape_anisotropic(R, npad, unknown_pad, h, V) if np.any(R != 0) else 0.0
+    cat, cont, adv = normalize_losses(losses)
+    centers = grid.cell_centers_kpc().reshape(-1, 3)
+    loss = 0.0
+    for term in cat:
+        loss += float(np.sum(np.where(unk, n, 0.0).ravel() * loss_rate_per_s(term, centers, float(E_GeV))) * V)
+    esc_adv = 0.0 if adv is None else _escape_advection(grid, adv, npad, unknown_pad, h, V)
+    injected = float(np.sum(np.where(unk, Q, 0.0)) * V)
+    out = esc7 + escc + esc_adv + loss
+    return {"injected": injected, "escape_isotropic_part": esc7, "escape_anisotropic_part": escc,
+            "escape_advection": esc_adv, "catastrophic_losses": loss,
+            "relative_imbalance": (injected - out) / injected if injected else float("nan")}
+
+
+def _escape_isotropic(grid: Grid, lam: np.ndarray, npad: np.ndarray, unknown_pad: np.ndarray,
+                      in_grid_pad: np.ndarray, h: np.ndarray, V: float) -> float:
+    """Escape rate of the 7-point part: Σ λ_f A_f n_c / h out of unknown cells into exterior cells, and
+    through the box faces (distance h/2: factor 2). ``npad`` is n padded by one cell (0 outside)."""
     esc7 = 0.0
     for axis in range(3):
-        # face values of λ: mean of the 4 vertices of each face, on all vertex planes along `axis`
-        others = [a for a in range(3) if a != axis]
-        lam_f = 0.0
-        for d0, d1 in itertools.product((0, 1), repeat=2):
-            sl = [slice(None)] * 3
-            sl[others[0]] = slice(d0, d0 + grid.shape[others[0]])
-            sl[others[1]] = slice(d1, d1 + grid.shape[others[1]])
-            lam_f = lam_f + 0.25 * lam[tuple(sl)]
+        lam_f = op.face_lambda(lam, axis, grid.shape)
         # lam_f has n_axis+1 planes; plane p separates padded cells p and p+1 (padded index)
         sl_lo = [slice(1, -1)] * 3
         sl_hi = [slice(1, -1)] * 3
@@ -92,40 +96,36 @@ def particle_balance(grid: Grid, tensor, n: np.ndarray, Q: np.ndarray, E_GeV: fl
         # from an unknown cell into a non-unknown one (factor 2 when the other side is the box face)
         esc7 += float(np.sum(np.where(u_lo & ~u_hi, w * c_lo * np.where(g_hi, 1.0, 2.0), 0.0)))
         esc7 += float(np.sum(np.where(u_hi & ~u_lo, w * c_hi * np.where(g_lo, 1.0, 2.0), 0.0)))
-    # vertex scheme: at vertex v, flux q = −R g; the part leaving the unknown cells
-    escc = 0.0
-    if np.any(R != 0):
-        bits = list(itertools.product((0, 1), repeat=3))
-        g = np.zeros(shp_v + (3,))
-        sumG = np.zeros(shp_v + (3,))
-        for a in bits:
-            s = 2 * np.array(a) - 1
-            sl = tuple(slice(a[d], a[d] + shp_v[d]) for d in range(3))
-            vals = npad[sl]
-            uk = unknown_pad[sl]
-            for i in range(3):
-                g[..., i] += s[i] * vals / (4 * h[i])
-                sumG[..., i] += np.where(uk, s[i] / (4 * h[i]), 0.0)
-        escc = float(V * np.sum(np.einsum("...i,...ij,...j->...", sumG, R, g)))
-    cat, cont, adv = normalize_losses(losses)
-    centers = grid.cell_centers_kpc().reshape(-1, 3)
-    loss = 0.0
-    for term in cat:
-        loss += float(np.sum(np.where(unk, n, 0.0).ravel() * loss_rate_per_s(term, centers, float(E_GeV))) * V)
-    esc_adv = 0.0
-    if adv is not None:
-        zf = grid.edges_kpc(2)
-        u = adv.uz_cm_s(zf)[None, None, :]
-        area = V / h[2]
-        c_lo, c_hi = npad[1:-1, 1:-1, :-1], npad[1:-1, 1:-1, 1:]
-        u_lo, u_hi = unknown_pad[1:-1, 1:-1, :-1], unknown_pad[1:-1, 1:-1, 1:]
-        esc_adv += float(np.sum(np.where(u_lo & ~u_hi & (u > 0), u * c_lo, 0.0)) * area)
-        esc_adv += float(np.sum(np.where(u_hi & ~u_lo & (u < 0), -u * c_hi, 0.0)) * area)
-    injected = float(np.sum(np.where(unk, Q, 0.0)) * V)
-    out = esc7 + escc + esc_adv + loss
-    return {"injected": injected, "escape_isotropic_part": esc7, "escape_anisotropic_part": escc,
-            "escape_advection": esc_adv, "catastrophic_losses": loss,
-            "relative_imbalance": (injected - out) / injected if injected else float("nan")}
+    return esc7
+
+
+def _escape_anisotropic(R: np.ndarray, npad: np.ndarray, unknown_pad: np.ndarray, h: np.ndarray, V: float) -> float:
+    """Escape rate of the vertex scheme: V Σ_v (Σ_unknown G)ᵀ R_v g_v, the part of the vertex flux
+    q = −R g that leaves the unknown cells (g_v the gradient from the 8 cells around vertex v)."""
+    shp_v = R.shape[:3]
+    g = np.zeros(shp_v + (3,))
+    sumG = np.zeros(shp_v + (3,))
+    for a in itertools.product((0, 1), repeat=3):
+        s = 2 * np.array(a) - 1
+        sl = tuple(slice(a[d], a[d] + shp_v[d]) for d in range(3))
+        vals = npad[sl]
+        uk = unknown_pad[sl]
+        for i in range(3):
+            g[..., i] += s[i] * vals / (4 * h[i])
+            sumG[..., i] += np.where(uk, s[i] / (4 * h[i]), 0.0)
+    return float(V * np.sum(np.einsum("...i,...ij,...j->...", sumG, R, g)))
+
+
+def _escape_advection(grid: Grid, adv, npad: np.ndarray, unknown_pad: np.ndarray, h: np.ndarray, V: float) -> float:
+    """Escape rate of the upwind advection u_z(z) n through the z faces out of unknown cells."""
+    zf = grid.edges_kpc(2)
+    u = adv.uz_cm_s(zf)[None, None, :]
+    area = V / h[2]
+    c_lo, c_hi = npad[1:-1, 1:-1, :-1], npad[1:-1, 1:-1, 1:]
+    u_lo, u_hi = unknown_pad[1:-1, 1:-1, :-1], unknown_pad[1:-1, 1:-1, 1:]
+    esc_adv = float(np.sum(np.where(u_lo & ~u_hi & (u > 0), u * c_lo, 0.0)) * area)
+    esc_adv += float(np.sum(np.where(u_hi & ~u_lo & (u < 0), -u * c_hi, 0.0)) * area)
+    return esc_adv
 
 
 class RingField:
