@@ -175,30 +175,9 @@ def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: fl
     if not (0 < max_rel_error):
         raise ValueError(f"compare: max_rel_error={max_rel_error!r} must be positive")
     pull, ratio, mask = pulls_and_mask(grid_cr, sde_cr, max_rel_error)
-    nE = grid_cr.grid.n_E
-    chi2 = np.full(nE, np.nan)
-    mean_pull = np.full(nE, np.nan)
-    max_pull = np.full(nE, np.nan)
-    med_ratio = np.full(nE, np.nan)
-    rms_rel = np.full(nE, np.nan)
-    n_cells = mask.reshape(nE, -1).sum(axis=1)
-    for i in range(nE):
-        m = mask[i]
-        if m.any():
-            p = pull[i][m]
-            chi2[i] = float(np.mean(p ** 2))
-            mean_pull[i] = float(np.mean(p))
-            max_pull[i] = float(np.max(np.abs(p)))
-            med_ratio[i] = float(np.median(ratio[i][m]))
-            rms_rel[i] = float(np.sqrt(np.mean((ratio[i][m] - 1.0) ** 2)))
+    chi2, n_cells, mean_pull, max_pull, med_ratio, rms_rel = _per_energy_stats(pull, ratio, mask)
     g = grid_cr.grid
-    c = np.asarray(center_kpc, dtype=float)
-    if not g.contains(c[None])[0]:
-        c = 0.5 * (g.lower_kpc + g.upper_kpc)
-    loc_a = grid_cr.local_spectrum(c, radius_kpc)
-    loc_b = sde_cr.local_spectrum(c, radius_kpc)
-    loc_be = (CRDensity(g, sde_cr.error).local_spectrum(c, radius_kpc) if sde_cr.error is not None
-              else np.zeros(nE))
+    c, loc_a, loc_b, loc_be = _local_spectra(grid_cr, sde_cr, center_kpc, radius_kpc)
     step = {lab: info for lab, info in zip(labels, (step_systematic(grid_cr)[1], step_systematic(sde_cr)[1]))
             if info}
     for lab, info in step.items():
@@ -216,15 +195,7 @@ def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: fl
         tmp.write_text(json.dumps(report.summary(), indent=1, allow_nan=False))
     report.files += [txt, js]
     if plots:
-        from ..plots.compare import plot_local_ratio, plot_pull_histogram, plot_ratio_maps
-        iE = nE // 2 if map_energy_index is None else int(map_energy_index)
-        if not 0 <= iE < nE:
-            raise ValueError(f"compare: map_energy_index={map_energy_index} outside 0..{nE - 1}")
-        report.files.append(plot_ratio_maps(g, ratio[iE], mask[iE], float(g.E_GeV[iE]), out / "compare_ratio_maps.png",
-                                            labels))
-        report.files.append(plot_pull_histogram(pull, mask, out / "compare_pulls.png", labels))
-        report.files.append(plot_local_ratio(g.E_GeV, loc_a, loc_b, loc_be, out / "compare_local_spectra.png", labels,
-                                             tuple(c.tolist()), radius_kpc))
+        report.files += _plot_report(g, pull, ratio, mask, report, out, map_energy_index, radius_kpc)
     chi2_total = report.summary()["chi2_dof"]
     if chi2_total is None:
         log.warning("compare %s vs %s: chi2/dof not defined: %s", labels[1], labels[0], NO_CELLS_NOTE)
@@ -232,3 +203,50 @@ def compare(grid_cr: CRDensity, sde_cr: CRDensity, out_dir, *, max_rel_error: fl
         log.info("compare %s vs %s: chi2/dof = %.3f over %d cells", labels[1], labels[0], chi2_total,
                  int(n_cells.sum()))
     return report
+
+
+def _per_energy_stats(pull: np.ndarray, ratio: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Per energy over the well-populated cells (``mask``): χ²/dof = mean(pull²), the cell count, mean pull,
+    max |pull|, median ratio and rms of (ratio − 1); NaN at an energy without such cells."""
+    nE = len(mask)
+    chi2, mean_pull, max_pull, med_ratio, rms_rel = (np.full(nE, np.nan) for _ in range(5))
+    n_cells = mask.reshape(nE, -1).sum(axis=1)
+    for i in range(nE):
+        m = mask[i]
+        if m.any():
+            p = pull[i][m]
+            chi2[i] = float(np.mean(p ** 2))
+            mean_pull[i] = float(np.mean(p))
+            max_pull[i] = float(np.max(np.abs(p)))
+            med_ratio[i] = float(np.median(ratio[i][m]))
+            rms_rel[i] = float(np.sqrt(np.mean((ratio[i][m] - 1.0) ** 2)))
+    return chi2, n_cells, mean_pull, max_pull, med_ratio, rms_rel
+
+
+def _local_spectra(grid_cr: CRDensity, sde_cr: CRDensity, center_kpc, radius_kpc: float):
+    """(centre (3,) kpc, reference, other, other's 1σ) local spectra in the sphere of ``radius_kpc``
+    around ``center_kpc`` (the grid centre when that lies off the grid); σ = 0 without errors."""
+    g = grid_cr.grid
+    c = np.asarray(center_kpc, dtype=float)
+    if not g.contains(c[None])[0]:
+        c = 0.5 * (g.lower_kpc + g.upper_kpc)
+    loc_a = grid_cr.local_spectrum(c, radius_kpc)
+    loc_b = sde_cr.local_spectrum(c, radius_kpc)
+    loc_be = (CRDensity(g, sde_cr.error).local_spectrum(c, radius_kpc) if sde_cr.error is not None
+              else np.zeros(g.n_E))
+    return c, loc_a, loc_b, loc_be
+
+
+def _plot_report(g, pull: np.ndarray, ratio: np.ndarray, mask: np.ndarray, report: CompareReport, out: Path,
+                 map_energy_index: int | None, radius_kpc: float) -> list[Path]:
+    """The report's figures: ratio maps at one energy (default the middle one), pull histogram, local
+    spectra; ValueError naming ``map_energy_index`` when it is outside the energy axis."""
+    from ..plots.compare import plot_local_ratio, plot_pull_histogram, plot_ratio_maps
+    nE, labels = g.n_E, report.labels
+    iE = nE // 2 if map_energy_index is None else int(map_energy_index)
+    if not 0 <= iE < nE:
+        raise ValueError(f"compare: map_energy_index={map_energy_index} outside 0..{nE - 1}")
+    return [plot_ratio_maps(g, ratio[iE], mask[iE], float(g.E_GeV[iE]), out / "compare_ratio_maps.png", labels),
+            plot_pull_histogram(pull, mask, out / "compare_pulls.png", labels),
+            plot_local_ratio(g.E_GeV, report.local_ref, report.local_other, report.local_other_err,
+                             out / "compare_local_spectra.png", labels, report.local_center_kpc, radius_kpc)]
