@@ -22,70 +22,81 @@ def _fmt(x, digits: int = 3) -> str:
 
 def findings(cfg: Config, fit_info: dict, ratio_info: dict) -> list[str]:
     """Sentences stating whether each of the paper's findings holds on this run, with the numbers."""
-    lines = []
     eps = sorted(cfg.diffusion.epsilon, reverse=True)
-    # (i) fits
-    if fit_info:
-        rows = []
-        for e in eps:
-            d = fit_info.get(f"{e:g}", {})
-            if d:
-                rows.append((e, d["chi2"] / max(d["dof"], 1), d))
-        if rows:
-            verdict = all(r <= 3.0 for _, r, _ in rows)
-            spread = max(r for _, r, _ in rows) - min(r for _, r, _ in rows)
-            worst = max(rows[0][2].get("chi2_by_experiment", {}).items(), key=lambda kv: kv[1]["chi2"] / kv[1]["n"],
-                        default=None)
-            nums = ", ".join(f"ε = {e:g}: χ²/dof = {r:.2f}" for e, r, _ in rows)
-            line = (f"(i) All ε fit the local proton data: **{'holds' if verdict else 'does not hold'}** ({nums}; "
-                    f"criterion χ²/dof ≤ 3 with stat⊕sys errors). The spread of χ²/dof between ε is {spread:.3g}")
-            if all(d.get("values", {}).get("alpha1") is not None for *_, d in rows):
-                a1 = [d["values"]["alpha1"] for *_, d in rows]
-                line += f", α1 ranges over {min(a1):.3f}…{max(a1):.3f}"
-            if spread < 1e-3:
-                line += (" — pure diffusion with energy-independent ε factorizes, n(E, r) = Q(E)/D∥(E)·G_ε(r), so the "
-                         "local spectral shape and the fit are the same for every ε up to Q0")
-            at_bound = sorted({p for *_, d in rows for p in d.get("at_bound", [])})
-            if at_bound:
-                line += (f". At the minimum {', '.join(at_bound)} sit(s) at the fit bound (see fit/*.json): "
-                         + ("the data prefer a break below the fit window, so eq. 2 acts as one smoothly curving "
-                            "power law over the window and α1 is not constrained"
-                            if at_bound == ["p_br_GeV"] else "their errors are not meaningful"))
-            if worst:
-                line += (f". Largest χ² per point: {worst[0]} ({worst[1]['chi2']:.0f} for {worst[1]['n']} points); "
-                         "eq. 2 has a single break and cannot follow the ~15 TeV softening seen by DAMPE/GRAPES-3")
-            lines.append(line + ".")
-    if not lines:
-        lines.append("(i) All ε fit the local proton data: not measured (fit stage not run).")
-    # (ii) and (iii) from window ratios
+    fits = _finding_fits(eps, fit_info) if fit_info else None
+    lines = [fits or "(i) All ε fit the local proton data: not measured (fit stage not run).",
+             _finding_inner_outer(ratio_info), _finding_suppression(ratio_info)]
+    return [line for line in lines if line is not None]
+
+
+def _finding_fits(eps: list[float], fit_info: dict) -> str | None:
+    """Finding (i): every ε fits the local proton data (χ²/dof ≤ 3), with the spread of χ²/dof and α1 between ε,
+    parameters at a fit bound and the experiment with the largest χ² per point; None without fits."""
+    rows = []
+    for e in eps:
+        d = fit_info.get(f"{e:g}", {})
+        if d:
+            rows.append((e, d["chi2"] / max(d["dof"], 1), d))
+    if not rows:
+        return None
+    verdict = all(r <= 3.0 for _, r, _ in rows)
+    spread = max(r for _, r, _ in rows) - min(r for _, r, _ in rows)
+    worst = max(rows[0][2].get("chi2_by_experiment", {}).items(), key=lambda kv: kv[1]["chi2"] / kv[1]["n"],
+                default=None)
+    nums = ", ".join(f"ε = {e:g}: χ²/dof = {r:.2f}" for e, r, _ in rows)
+    line = (f"(i) All ε fit the local proton data: **{'holds' if verdict else 'does not hold'}** ({nums}; "
+            f"criterion χ²/dof ≤ 3 with stat⊕sys errors). The spread of χ²/dof between ε is {spread:.3g}")
+    if all(d.get("values", {}).get("alpha1") is not None for *_, d in rows):
+        a1 = [d["values"]["alpha1"] for *_, d in rows]
+        line += f", α1 ranges over {min(a1):.3f}…{max(a1):.3f}"
+    if spread < 1e-3:
+        line += (" — pure diffusion with energy-independent ε factorizes, n(E, r) = Q(E)/D∥(E)·G_ε(r), so the "
+                 "local spectral shape and the fit are the same for every ε up to Q0")
+    at_bound = sorted({p for *_, d in rows for p in d.get("at_bound", [])})
+    if at_bound:
+        line += (f". At the minimum {', '.join(at_bound)} sit(s) at the fit bound (see fit/*.json): "
+                 + ("the data prefer a break below the fit window, so eq. 2 acts as one smoothly curving "
+                    "power law over the window and α1 is not constrained"
+                    if at_bound == ["p_br_GeV"] else "their errors are not meaningful"))
+    if worst:
+        line += (f". Largest χ² per point: {worst[0]} ({worst[1]['chi2']:.0f} for {worst[1]['n']} points); "
+                 "eq. 2 has a single break and cannot follow the ~15 TeV softening seen by DAMPE/GRAPES-3")
+    return line + "."
+
+
+def _finding_inner_outer(ratio_info: dict) -> str | None:
+    """Finding (ii): ε = 0.1 is brighter than ε = 0.01 in the LHAASO inner window and fainter in the outer one
+    (None when the ratios are there but a window is missing)."""
     key_01 = next((k for k in ratio_info if k.startswith("0.1/0.01")), None)
-    if key_01:
-        r = ratio_info[key_01]
-        inner, outer = r.get("inner"), r.get("outer")
-        if inner is not None and outer is not None:
-            # Reading of the statement used here: "ε = 0.1 vs 0.01 —
-            # more γ in the inner Galaxy, less in the outer" = ε = 0.1 is brighter than ε = 0.01 in the LHAASO
-            # inner window and fainter in the outer one, i.e. I(0.1)/I(0.01) > 1 inside and < 1 outside.
-            holds = inner > 1.0 and outer < 1.0
-            lines.append(f"(ii) ε = 0.1 vs 0.01 — more γ in the inner Galaxy, less in the outer: "
-                         f"**{'holds' if holds else 'does not hold'}** — I(0.1)/I(0.01) at "
-                         f"{_fmt(r.get('E_GeV', 1000))} GeV = {inner:.3f} in the LHAASO inner window (15°<l<125°) and "
-                         f"{outer:.3f} in the outer window (125°<l<235°), |b| ≤ 5°; all-sky {_fmt(r.get('all_sky'))}. "
-                         "(Read as: ε = 0.1 brighter than ε = 0.01 inside, fainter outside; the opposite reading "
-                         "flips the verdict, the ratios above decide either way.)")
-    else:
-        lines.append("(ii) not measured (needs ε = 0.1 and 0.01 in the study).")
+    if not key_01:
+        return "(ii) not measured (needs ε = 0.1 and 0.01 in the study)."
+    r = ratio_info[key_01]
+    inner, outer = r.get("inner"), r.get("outer")
+    if inner is None or outer is None:
+        return None
+    # Reading of the statement used here: "ε = 0.1 vs 0.01 —
+    # more γ in the inner Galaxy, less in the outer" = ε = 0.1 is brighter than ε = 0.01 in the LHAASO
+    # inner window and fainter in the outer one, i.e. I(0.1)/I(0.01) > 1 inside and < 1 outside.
+    holds = inner > 1.0 and outer < 1.0
+    return (f"(ii) ε = 0.1 vs 0.01 — more γ in the inner Galaxy, less in the outer: "
+            f"**{'holds' if holds else 'does not hold'}** — I(0.1)/I(0.01) at "
+            f"{_fmt(r.get('E_GeV', 1000))} GeV = {inner:.3f} in the LHAASO inner window (15°<l<125°) and "
+            f"{outer:.3f} in the outer window (125°<l<235°), |b| ≤ 5°; all-sky {_fmt(r.get('all_sky'))}. "
+            "(Read as: ε = 0.1 brighter than ε = 0.01 inside, fainter outside; the opposite reading "
+            "flips the verdict, the ratios above decide either way.)")
+
+
+def _finding_suppression(ratio_info: dict) -> str:
+    """Finding (iii): ε = 1e-3 suppresses the 1 TeV emission overall (I(0.01)/I(0.001) > 1 everywhere)."""
     key_001 = next((k for k in ratio_info if k.startswith("0.01/0.001")), None)
-    if key_001:
-        r = ratio_info[key_001]
-        sky = r.get("all_sky")
-        holds = sky is not None and sky > 1.0 and r.get("inner", 2) > 1.0 and r.get("outer", 2) > 1.0
-        lines.append(f"(iii) ε = 1e-3 suppresses the 1 TeV emission overall: **{'holds' if holds else 'does not hold'}** — "
-                     f"I(0.01)/I(0.001) all-sky = {_fmt(sky)}, inner = {_fmt(r.get('inner'))}, "
-                     f"outer = {_fmt(r.get('outer'))}.")
-    else:
-        lines.append("(iii) not measured (needs ε = 0.01 and 0.001 in the study).")
-    return lines
+    if not key_001:
+        return "(iii) not measured (needs ε = 0.01 and 0.001 in the study)."
+    r = ratio_info[key_001]
+    sky = r.get("all_sky")
+    holds = sky is not None and sky > 1.0 and r.get("inner", 2) > 1.0 and r.get("outer", 2) > 1.0
+    return (f"(iii) ε = 1e-3 suppresses the 1 TeV emission overall: **{'holds' if holds else 'does not hold'}** — "
+            f"I(0.01)/I(0.001) all-sky = {_fmt(sky)}, inner = {_fmt(r.get('inner'))}, "
+            f"outer = {_fmt(r.get('outer'))}.")
 
 
 def _solve_breakdown_row(eps: float, stage: dict) -> str:
