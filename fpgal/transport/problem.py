@@ -239,8 +239,33 @@ class TransportProblem:
             dgrid.destroy()
 
     def _solve(self, dgrid, ksp, gather, t_start, mpi_comm):
+        """Set up, solve (once for a factorized problem, else energy by energy from the top), gather, and
+        wrap the solution in a CRDensity with the run's metadata (None on ranks > 0 with ``gather="root"``)."""
         grid = self.grid
         t0 = time.perf_counter()
+        box, unknown_pad, in_grid_pad, unk, s = self._checked_setup(dgrid)
+        t_setup = time.perf_counter() - t0
+        stats_all = []
+        steps = self._solve_factorized if self.factorized else self._solve_energies
+        local, t_assembly = steps(dgrid, ksp, box, unknown_pad, in_grid_pad, unk, s, stats_all)
+        neg = self._negative_stats(dgrid, local[None] if self.factorized else local, unk)
+        full = _collect(dgrid, local, gather)
+        meta = self._meta(dgrid, stats_all, neg, t_setup, t_assembly, time.perf_counter() - t_start)
+        if mpi_comm is not None:
+            meta = mpi_comm.bcast(meta, root=0)        # rank 0's timings on every rank: identical results
+        if dgrid.rank != 0 and gather == "root":
+            return None
+        keep = mpi_comm if gather == "all" else None
+        if self.factorized:
+            # n(E, x) = spectrum(E)/f(E) · G(x), stored as the two factors (max |energy factor| = 1)
+            return CRDensity.factorized(grid, full, self.spectrum_values / self.energy_factor_values, meta=meta,
+                                        comm=keep, normalize=True)
+        return CRDensity(grid, full, meta=meta, comm=keep)
+
+    def _checked_setup(self, dgrid):
+        """Check the inputs and build the rank's box, masks and source on every rank (collectively);
+        ValueError when the boundary leaves no unknown cell or the source is zero on all of them."""
+        grid = self.grid
         _collective(dgrid, self._evaluate_inputs, "the input check")
         box, unknown_pad, in_grid_pad, unk, s = _collective(dgrid, lambda: self._setup_local(dgrid))
         total = dgrid.allreduce_sum(float(np.sum(np.abs(s))))
@@ -250,58 +275,50 @@ class TransportProblem:
         if not (total > 0):
             raise ValueError(f"source {self.source!r} is identically zero on the cells of {grid!r} inside "
                              f"{self.boundary!r}: empty source (check its position/units, kpc)")
-        t_setup = time.perf_counter() - t0
-        stats_all = []
-        t_assembly = 0.0
-        if self.factorized:
-            t0 = time.perf_counter()
-            held = [_collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))]
-            t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, held, box, unknown_pad)
-            G, st = ksp.solve(s / self._scale, context="spatial problem of the separable tensor")
-            stats_all.append(st)
-            f = self.energy_factor_values
-            neg = self._negative_stats(dgrid, G[None], unk)
-            G_full = _collect(dgrid, G, gather)
-        else:
-            separable = is_separable(self.tensor)
-            coef_S = None
-            if separable:
-                t0 = time.perf_counter()
-                coef_S = _collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))
-                t_assembly += time.perf_counter() - t0
-            edges = self._energy_edges()
-            local = np.zeros((grid.n_E,) + box.shape)
-            for k in range(grid.n_E - 1, -1, -1):
-                E = float(grid.E_GeV[k])
-                t0 = time.perf_counter()
+        return box, unknown_pad, in_grid_pad, unk, s
 
-                def build(k=k, E=E):
-                    c = (float(self.energy_factor_values[k]) * coef_S if separable
-                         else self._spatial_stencil(box, unknown_pad, in_grid_pad, E))
-                    return c, self._add_losses(c, box, unknown_pad, E, k, edges)
-                built = _collective(dgrid, build)
-                held, couple = [built[0]], built[1]
-                del built
-                t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, held, box, unknown_pad)
-                rhs = self.spectrum_values[k] * s
-                if couple is not None:
-                    rhs = rhs + np.where(unk, couple * local[k + 1], 0.0)
-                x, st = ksp.solve(rhs / self._scale, context=f"E_GeV={E:g}")
-                st["E_GeV"] = E
-                stats_all.append(st)
-                local[k] = x
-            neg = self._negative_stats(dgrid, local, unk)
-            density = _collect(dgrid, local, gather)
-        meta = self._meta(dgrid, stats_all, neg, t_setup, t_assembly, time.perf_counter() - t_start)
-        if mpi_comm is not None:
-            meta = mpi_comm.bcast(meta, root=0)        # rank 0's timings on every rank: identical results
-        if dgrid.rank != 0 and gather == "root":
-            return None
-        keep = mpi_comm if gather == "all" else None
-        if self.factorized:
-            # n(E, x) = spectrum(E)/f(E) · G(x), stored as the two factors (max |energy factor| = 1)
-            return CRDensity.factorized(grid, G_full, self.spectrum_values / f, meta=meta, comm=keep, normalize=True)
-        return CRDensity(grid, density, meta=meta, comm=keep)
+    def _solve_factorized(self, dgrid, ksp, box, unknown_pad, in_grid_pad, unk, s, stats_all):
+        """The spatial problem of a separable tensor, solved once: (G on the rank's box, assembly time s)."""
+        t0 = time.perf_counter()
+        held = [_collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))]
+        t_assembly = time.perf_counter() - t0 + self._set_operator(dgrid, ksp, held, box, unknown_pad)
+        G, st = ksp.solve(s / self._scale, context="spatial problem of the separable tensor")
+        stats_all.append(st)
+        return G, t_assembly
+
+    def _solve_energies(self, dgrid, ksp, box, unknown_pad, in_grid_pad, unk, s, stats_all):
+        """One solve per energy, from the highest down (continuous losses couple n_k to n_{k+1} on the
+        right-hand side): (n (nE, lx, ly, lz) on the rank's box, assembly time s)."""
+        grid = self.grid
+        separable = is_separable(self.tensor)
+        coef_S = None
+        t_assembly = 0.0
+        if separable:
+            t0 = time.perf_counter()
+            coef_S = _collective(dgrid, lambda: self._spatial_stencil(box, unknown_pad, in_grid_pad, None))
+            t_assembly += time.perf_counter() - t0
+        edges = self._energy_edges()
+        local = np.zeros((grid.n_E,) + box.shape)
+        for k in range(grid.n_E - 1, -1, -1):
+            E = float(grid.E_GeV[k])
+            t0 = time.perf_counter()
+
+            def build(k=k, E=E):
+                c = (float(self.energy_factor_values[k]) * coef_S if separable
+                     else self._spatial_stencil(box, unknown_pad, in_grid_pad, E))
+                return c, self._add_losses(c, box, unknown_pad, E, k, edges)
+            built = _collective(dgrid, build)
+            held, couple = [built[0]], built[1]
+            del built
+            t_assembly += time.perf_counter() - t0 + self._set_operator(dgrid, ksp, held, box, unknown_pad)
+            rhs = self.spectrum_values[k] * s
+            if couple is not None:
+                rhs = rhs + np.where(unk, couple * local[k + 1], 0.0)
+            x, st = ksp.solve(rhs / self._scale, context=f"E_GeV={E:g}")
+            st["E_GeV"] = E
+            stats_all.append(st)
+            local[k] = x
+        return local, t_assembly
 
     _scale = 1.0
 
