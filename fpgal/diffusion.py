@@ -262,6 +262,15 @@ def check_tensor_values(D: np.ndarray, xyz_kpc: np.ndarray, what: str, units_tex
     finite = np.isfinite(D).all(axis=(1, 2))
     if not finite.all():
         fail(~finite, "is NaN/inf", lambda i: f"D = {np.array2string(D[i], precision=4)}")
+    _check_symmetric(D, fail)
+    if positive_definite:
+        _check_positive_definite(D, fail, units_text)
+    return D
+
+
+def _check_symmetric(D: np.ndarray, fail: Callable) -> None:
+    """``fail(bad, ...)`` at the points where ``max |D − Dᵀ| > SYMMETRY_RTOL · max |D|``, naming the
+    most asymmetric pair of entries."""
     asym = np.abs(D - np.swapaxes(D, 1, 2)).max(axis=(1, 2))
     scale = np.abs(D).max(axis=(1, 2))
     nonsym = asym > SYMMETRY_RTOL * scale
@@ -271,24 +280,29 @@ def check_tensor_values(D: np.ndarray, xyz_kpc: np.ndarray, what: str, units_tex
             return (f"D[{a},{b}] = {D[i, a, b]:.6g} but D[{b},{a}] = {D[i, b, a]:.6g} "
                     f"(max |D − Dᵀ| / max |D| = {asym[i] / scale[i]:.3g} > {SYMMETRY_RTOL:g})")
         fail(nonsym, "is not symmetric", value)
-    if positive_definite:
-        # Sylvester: all leading principal minors > 0 (cheap, vectorised); confirmed by the eigenvalues
-        m1 = D[:, 0, 0]
-        m2 = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
-        m3 = (D[:, 0, 0] * (D[:, 1, 1] * D[:, 2, 2] - D[:, 1, 2] * D[:, 2, 1])
-              - D[:, 0, 1] * (D[:, 1, 0] * D[:, 2, 2] - D[:, 1, 2] * D[:, 2, 0])
-              + D[:, 0, 2] * (D[:, 1, 0] * D[:, 2, 1] - D[:, 1, 1] * D[:, 2, 0]))
-        suspect = np.flatnonzero(~((m1 > 0) & (m2 > 0) & (m3 > 0)))
-        if suspect.size:
-            lam = np.linalg.eigvalsh(D[suspect])
-            bad = np.zeros(n, dtype=bool)
-            bad[suspect[lam[:, 0] <= 0]] = True
-            if bad.any():
-                eig = {int(k): v for k, v in zip(suspect, lam)}
-                fail(bad, "is not positive definite",
-                     lambda i: f"smallest eigenvalue {eig[i][0]:.4g} {units_text} (eigenvalues "
-                               f"{', '.join(f'{v:.4g}' for v in eig[i])})")
-    return D
+
+
+def _check_positive_definite(D: np.ndarray, fail: Callable, units_text: str) -> None:
+    """``fail(bad, ...)`` at the points whose smallest eigenvalue is ≤ 0, naming the eigenvalues.
+
+    Sylvester's criterion (all leading principal minors > 0) screens every point cheaply and
+    vectorised; the eigenvalues of the suspects decide.
+    """
+    m1 = D[:, 0, 0]
+    m2 = D[:, 0, 0] * D[:, 1, 1] - D[:, 0, 1] * D[:, 1, 0]
+    m3 = (D[:, 0, 0] * (D[:, 1, 1] * D[:, 2, 2] - D[:, 1, 2] * D[:, 2, 1])
+          - D[:, 0, 1] * (D[:, 1, 0] * D[:, 2, 2] - D[:, 1, 2] * D[:, 2, 0])
+          + D[:, 0, 2] * (D[:, 1, 0] * D[:, 2, 1] - D[:, 1, 1] * D[:, 2, 0]))
+    suspect = np.flatnonzero(~((m1 > 0) & (m2 > 0) & (m3 > 0)))
+    if suspect.size:
+        lam = np.linalg.eigvalsh(D[suspect])
+        bad = np.zeros(len(D), dtype=bool)
+        bad[suspect[lam[:, 0] <= 0]] = True
+        if bad.any():
+            eig = {int(k): v for k, v in zip(suspect, lam)}
+            fail(bad, "is not positive definite",
+                 lambda i: f"smallest eigenvalue {eig[i][0]:.4g} {units_text} (eigenvalues "
+                           f"{', '.join(f'{v:.4g}' for v in eig[i])})")
 
 
 def evaluate_tensor(tensor: TensorLike, xyz_kpc: np.ndarray, E_GeV: float,
