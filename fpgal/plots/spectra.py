@@ -53,12 +53,37 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
     """
     sets = list(data.values()) if isinstance(data, Mapping) else list(data)
     fig, ax = plt.subplots(figsize=(7.5, 5.0))
+    _draw_data(ax, sets, weight)
+    _draw_curves(ax, curves, weight, bands)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    _set_energy_axis(ax, sets, E_range_GeV, E_window_GeV)
+    unit = FLUX_UNITS.replace("GeV^-1", f"GeV^{weight - 1:g}")
+    ax.set_xlabel("kinetic energy E [GeV]")
+    ax.set_ylabel(f"E^{weight:g} J(E) [{unit}]")
+    ax.grid(True, which="major", alpha=0.3)
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2, loc="best", frameon=False)
+    fig.tight_layout()
+    if path is not None:
+        save_figure(fig, path, dpi=dpi)
+    return fig
+
+
+def _draw_data(ax, sets: Sequence[CRData], weight: float) -> None:
+    """E^weight J of each non-empty data set with its total (stat⊕sys) error bars, one marker per set."""
     for k, d in enumerate(sets):
         if not d.n:
             continue
         wE = d.E_GeV ** weight
         ax.errorbar(d.E_GeV, d.J * wE, yerr=[d.total_lo * wE, d.total_hi * wE], fmt=MARKERS[k % len(MARKERS)],
                     ms=3.5, lw=0.8, capsize=0, mfc="none" if k >= len(MARKERS) else None, label=d.experiment)
+
+
+def _draw_curves(ax, curves: Sequence, weight: float, bands: bool) -> None:
+    """E^weight J_model of each curve, labelled with χ²/dof when its 4th item has one, and its 1σ band
+    (``model_band``) when ``bands``."""
     colors = plt.get_cmap("plasma")(np.linspace(0.0, 0.8, max(len(curves), 1)))
     for i, c in enumerate(curves):
         label, E, J = c[0], np.asarray(c[1], dtype=float), np.asarray(c[2], dtype=float)
@@ -69,8 +94,10 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
         if bands and len(c) > 3 and hasattr(c[3], "model_band"):
             lo, hi = c[3].model_band(E)
             ax.fill_between(E, lo * E ** weight, hi * E ** weight, color=colors[i], alpha=0.25, lw=0, zorder=4)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+
+
+def _set_energy_axis(ax, sets: Sequence[CRData], E_range_GeV, E_window_GeV) -> None:
+    """x limits (default: the data's range widened by 1.5 each side) and grey shading outside the fit window."""
     if E_range_GeV is None and sets:
         E_all = np.concatenate([d.E_GeV for d in sets if d.n] or [np.array([10.0, 1e7])])
         E_range_GeV = (E_all.min() / 1.5, E_all.max() * 1.5)
@@ -83,17 +110,6 @@ def plot_local_spectrum(data: Mapping[str, CRData] | Iterable[CRData],
         if E_window_GeV[1] < x1:
             ax.axvspan(E_window_GeV[1], x1, color="0.9", zorder=0)
         ax.set_xlim(x0, x1)
-    unit = FLUX_UNITS.replace("GeV^-1", f"GeV^{weight - 1:g}")
-    ax.set_xlabel("kinetic energy E [GeV]")
-    ax.set_ylabel(f"E^{weight:g} J(E) [{unit}]")
-    ax.grid(True, which="major", alpha=0.3)
-    if title:
-        ax.set_title(title)
-    ax.legend(fontsize=7, ncol=2, loc="best", frameon=False)
-    fig.tight_layout()
-    if path is not None:
-        save_figure(fig, path, dpi=dpi)
-    return fig
 
 
 def plot_neutrino_comparison(E_GeV: np.ndarray, E2F_model: Mapping[str, np.ndarray], references: Sequence,
