@@ -90,22 +90,33 @@ def _user_values(model, fn: Callable, xyz_kpc: np.ndarray, E_GeV: float) -> np.n
     return v
 
 
-class CatastrophicRate:
+class _UserLoss:
+    """A loss term from a user callable ``fn(xyz_kpc, E_GeV)``, kept under the attribute named ``_attr``;
+    its values are checked finite and of one sign (``_sign`` · value ≥ 0, else ValueError ``_expected``)."""
+
+    _attr, _sign, _expected = "fn", 1.0, ""
+
+    def __init__(self, fn: Callable):
+        setattr(self, self._attr, fn)
+
+    def _values(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+        v = _user_values(self, getattr(self, self._attr), xyz_kpc, E_GeV)
+        if np.any(self._sign * v < 0):
+            raise ValueError(f"{self!r}: {self._expected}")
+        return v
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({getattr(self, self._attr)!r})"
+
+
+class CatastrophicRate(_UserLoss):
     """Generic catastrophic loss ``1/τ(r, E) = rate(xyz_kpc, E_GeV)`` [s⁻¹] (tests, custom models)."""
 
     kind = "catastrophic"
-
-    def __init__(self, rate: Callable):
-        self.rate = rate
+    _attr, _sign, _expected = "rate", 1.0, "loss rate must be finite and non-negative (s^-1)"
 
     def rate_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        r = _user_values(self, self.rate, xyz_kpc, E_GeV)
-        if np.any(r < 0):
-            raise ValueError(f"{self!r}: loss rate must be finite and non-negative (s^-1)")
-        return r
-
-    def __repr__(self) -> str:
-        return f"CatastrophicRate({self.rate!r})"
+        return self._values(xyz_kpc, E_GeV)
 
     rate_s = rate_per_s
 
@@ -138,22 +149,14 @@ class IonizationLosses:
     Edot_GeV_s = Edot_GeV_per_s  # the earlier name; kept for user code
 
 
-class ContinuousRate:
+class ContinuousRate(_UserLoss):
     """Generic continuous loss ``Ė(r, E) = edot(xyz_kpc, E_GeV)`` [GeV/s], must be ≤ 0."""
 
     kind = "continuous"
-
-    def __init__(self, edot: Callable):
-        self.edot = edot
+    _attr, _sign, _expected = "edot", -1.0, "Ė must be finite and <= 0 (energy losses)"
 
     def Edot_GeV_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        e = _user_values(self, self.edot, xyz_kpc, E_GeV)
-        if np.any(e > 0):
-            raise ValueError(f"{self!r}: Ė must be finite and <= 0 (energy losses)")
-        return e
-
-    def __repr__(self) -> str:
-        return f"ContinuousRate({self.edot!r})"
+        return self._values(xyz_kpc, E_GeV)
 
     Edot_GeV_s = Edot_GeV_per_s
 
