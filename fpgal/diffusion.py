@@ -167,6 +167,13 @@ class Isotropic:
         return f"Isotropic(d={self.d!r})"
 
 
+def frame_tensor(b: np.ndarray, d_par: np.ndarray, d_perp: np.ndarray) -> np.ndarray:
+    """``D = d⊥ I + (d∥ − d⊥) b bᵀ`` (N, 3, 3) from unit directions ``b`` (N, 3) and the coefficients along
+    (``d_par``) and across (``d_perp``) them (N,), in their units: the one place of the field-aligned form
+    (:class:`FieldAligned`, tabulated frames)."""
+    return d_perp[:, None, None] * np.eye(3) + (d_par - d_perp)[:, None, None] * b[:, :, None] * b[:, None, :]
+
+
 class FieldAligned:
     """Field-aligned tensor ``D = D⊥ I + (D∥ − D⊥) b bᵀ`` with ``D⊥ = ε D∥(E)``.
 
@@ -209,8 +216,7 @@ class FieldAligned:
 
     def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
         """D(x, E)/D∥(E), shape (N, 3, 3), dimensionless."""
-        b, d_par, d_perp = self.frame(xyz_kpc)
-        return d_perp[:, None, None] * np.eye(3) + (d_par - d_perp)[:, None, None] * b[:, :, None] * b[:, None, :]
+        return frame_tensor(*self.frame(xyz_kpc))
 
     def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
