@@ -70,6 +70,7 @@ POSITIVE_INT = _number(int, 1)
 NONNEGATIVE_INT = _number(int, 0)
 EPSILON = _number(float, 0.0, lo_inclusive=False, hi=1.0)
 POSITIVE = _number(float, 0.0, lo_inclusive=False)
+NONNEGATIVE = _number(float, 0.0)
 
 
 def SPACINGS(text: str) -> list[float]:
@@ -224,6 +225,10 @@ def _add_benchmark(sub) -> None:
     pb.add_argument("--n-particles", type=POSITIVE_INT, help="SDE: particles (default: sde.n_particles)")
     pb.add_argument("--seed", type=NONNEGATIVE_INT, help="SDE: seed (default: sde.seed)")
     pb.add_argument("--step", type=POSITIVE, help="SDE: rms step in kpc passed to the SDE (default: its own choice)")
+    pb.add_argument("--lookup-kpc", type=NONNEGATIVE, help="SDE: node spacing of the tensor's lookup table in kpc "
+                    "(default: sde.lookup_kpc, else 0.1; 0: evaluate the field at every step, numpy engine)")
+    pb.add_argument("--kernel", choices=("auto", "numba", "numpy"), default="auto",
+                    help="SDE particle engine (default auto: compiled where it applies)")
     pb.add_argument("--epsilon", type=EPSILON, help="ε in (0, 1] (default: the config's first)")
     pb.add_argument("--compare", metavar="FILE.npy", help="reference histogram (80, 80, 16) in the same units")
     pb.add_argument("--compare-error", metavar="FILE.npy", help="1σ per cell of the reference (default: Poisson-like)")

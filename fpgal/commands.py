@@ -197,7 +197,8 @@ def cmd_benchmark(args, petsc_opts) -> int:
         raise ConfigError("fpgal benchmark: say which benchmark: crpropa (see fpgal benchmark --help)")
     from .studies.crpropa_benchmark import run_benchmark
     lines = run_benchmark(args.method, args.out, config=args.config, mesh_kpc=args.mesh_kpc,
-                          n_particles=args.n_particles, seed=args.seed, step_kpc=args.step, epsilon=args.epsilon,
+                          n_particles=args.n_particles, seed=args.seed, step_kpc=args.step,
+                          lookup_kpc=args.lookup_kpc, kernel=args.kernel, epsilon=args.epsilon,
                           compare=args.compare, compare_error=args.compare_error,
                           compare_particles=args.compare_particles)
     _print0("\n".join(lines))

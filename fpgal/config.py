@@ -127,6 +127,11 @@ class SDEConfig:
     dt_s: float = setting(0.0, "Time step at E = 1 TeV; 0 picks one from the field's geometry (rms step "
                           "0.15 × the tensor's gradient length, docs/sde.md); every run also makes the Richardson "
                           "pair at 2 dt and stores the step bias with the result.", min=0.0, units="s")
+    lookup_kpc: float = setting(0.0, "Node spacing of the lookup table the particles read (S and ∇·S for ito, the "
+                                "signed field direction for crpropa mode); 0: half the smallest mesh cell.",
+                                min=0.0, units="kpc")
+    kernel: str = setting("auto", "Particle engine: auto (the compiled numba kernel where it applies, docs/sde.md), "
+                          "numba, or numpy (the reference engine).", choices=("auto", "numba", "numpy"))
     step_bias: str = setting("pair", "pair: also run at 2 dt and store the step bias and its bound with the result "
                              "(1.5× the cost); extrapolate: return the Richardson-extrapolated density 2n(dt) − "
                              "n(2 dt); off: the single run (docs/sde.md).", choices=("pair", "extrapolate", "off"))

@@ -184,8 +184,8 @@ def run_sde(cfg: Config, epsilon: float | None = None, out: str | None = None, n
     from .sde import steady_state
     eps = epsilon if epsilon is not None else cfg.diffusion.epsilon[0]
     grid = builders.build_grid(cfg)
-    # tabulate b and ∇·D at half the cell size: ≥ 1e6 particle-steps/s with UF23 (benchmarks/sde.py)
-    kwargs = {"lookup_spacing_kpc": 0.5 * float(min(grid.spacing_kpc))}
+    # the particles read a lookup table (default: half the cell size), which the compiled kernel needs
+    kwargs = {"lookup_spacing_kpc": cfg.sde.lookup_kpc or 0.5 * float(min(grid.spacing_kpc)), "kernel": cfg.sde.kernel}
     if cfg.sde.dt_s:
         kwargs["dt_s"] = cfg.sde.dt_s
     if cfg.losses.pp:

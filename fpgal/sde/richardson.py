@@ -120,6 +120,7 @@ def richardson(fine: CRDensity, coarse: CRDensity, extrapolate: bool = False) ->
                 wall_time_s=float(fine.meta.get("wall_time_s", 0.0)) + float(coarse.meta.get("wall_time_s", 0.0)),
                 wall_time_fine_s=float(fine.meta.get("wall_time_s", 0.0)),
                 particle_steps=int(fine.meta.get("particle_steps", 0)) + int(coarse.meta.get("particle_steps", 0)),
+                simulation_cpu_s=float(fine.meta.get("simulation_cpu_s", 0.0)) + float(coarse.meta.get("simulation_cpu_s", 0.0)),
                 seed_coarse=str(coarse.meta.get("seed", "")),
                 fraction_not_absorbed=max(float(fine.meta.get("fraction_not_absorbed", 0.0)),
                                           float(coarse.meta.get("fraction_not_absorbed", 0.0))))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,8 +44,9 @@ from ..mpi import collective
 from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
 from .richardson import richardson as richardson_combine
 from .stepping import TRACE_STEP_KPC
+from .kernels import KERNELS, choose_kernel, run_residence_chunk
 from .stepsize import default_step
-from .table import TabulatedTensor
+from .table import TabulatedFrame, TabulatedTensor, tabulate, tabulate_frame
 
 log = get_logger(__name__)
 
@@ -229,7 +231,7 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
                  max_steps: int = 1_000_000, chunk_size: int = 1 << 16, min_batches: int = 64,
                  bridge: bool = True, lookup_spacing_kpc: float | None = None, fd_step_kpc: float = FD_STEP_KPC,
                  trace_step_kpc: float = TRACE_STEP_KPC, source_points: int = 2,
-                 comm="auto", richardson: bool | str = True) -> CRDensity:
+                 comm="auto", richardson: bool | str = True, kernel: str = "auto") -> CRDensity:
     """Steady CR density of −∇·(D∇n) = Q(E, x) = spectrum(E) source(x), n = 0 on ``boundary``, by SDE.
 
     Parameters
@@ -254,7 +256,11 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
         them, or a callable ``(xyz_kpc, E_GeV) -> 1/τ_loss`` in 1/s): particle weights exp(−∫dt/τ_loss)
     estimator : "residence" (time in cells, run until all are absorbed or ``max_steps``) or "snapshots"
         (burst snapshots at ``snapshot_times_s``, times at ``E_ref_GeV``, rounded to whole steps)
-    lookup_spacing_kpc : tabulate S and ∇·S on this spacing first (:mod:`fpgal.sde.table`; Itô mode)
+    lookup_spacing_kpc : tabulate the tensor on nodes this far apart first (:func:`lookup_table`: S and ∇·S
+        for Itô, the signed frame b, d∥, d⊥ for CRPropa mode); the compiled kernels read such tables
+    kernel : "auto" (default: the compiled numba kernel of :mod:`fpgal.sde.kernels` where it applies — a
+        lookup table, Box/Cylinder, residence estimator, no losses — else the numpy engine), "numba" (error
+        where it does not apply) or "numpy" (the reference engine, :mod:`fpgal.sde.engine`)
     bridge : Brownian-bridge correction of escape between steps
     comm : an mpi4py communicator, None (serial) or "auto" (COMM_WORLD under an MPI launcher)
     richardson : True (default): also run at twice the time step (independent random numbers, 1.5 × the
@@ -270,10 +276,8 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
     Factorized (``spatial``, ``spatial_error``, ``energy_factor``) for a separable tensor without
     losses, where the one simulation in τ gives n(E, x) = spectrum(E)/D∥(E) × n_unit(x).
     """
-    kwargs = dict(boundary=boundary, mode=mode, losses=losses, E_ref_GeV=E_ref_GeV, estimator=estimator,
-                  snapshot_times_s=snapshot_times_s, max_steps=max_steps, chunk_size=chunk_size,
-                  min_batches=min_batches, bridge=bridge, lookup_spacing_kpc=lookup_spacing_kpc,
-                  fd_step_kpc=fd_step_kpc, trace_step_kpc=trace_step_kpc, source_points=source_points, comm=comm)
+    kwargs = {name: value for name, value in locals().items()      # the run options but the step
+              if name in LEVEL_DEFAULTS and name not in ("dt_s", "step_kpc")}
     if richardson not in (True, False, "extrapolate"):
         raise ValueError(f"steady_state: richardson={richardson!r}; expected True, False or 'extrapolate'")
     if not richardson:
@@ -283,198 +287,291 @@ def steady_state(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0,
                             extrapolate=richardson == "extrapolate")
 
 
-def _steady_state_level(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0, boundary=None,
-                         mode: str = "ito", dt_s: float | None = None, losses=None, *, step_kpc: float | None = None,
-                         E_ref_GeV: float = 1000.0, estimator: str = "residence", snapshot_times_s=None,
-                         max_steps: int = 1_000_000, chunk_size: int = 1 << 16, min_batches: int = 64,
-                         bridge: bool = True, lookup_spacing_kpc: float | None = None, fd_step_kpc: float = FD_STEP_KPC,
-                         trace_step_kpc: float = TRACE_STEP_KPC, source_points: int = 2,
-                         comm="auto") -> CRDensity:
-    """One SDE run at one time step (see :func:`steady_state`; no Richardson pair)."""
-    t_wall = time.perf_counter()
+#: keyword options of one run (:func:`_steady_state_level`) and their defaults, as in :func:`steady_state`
+LEVEL_DEFAULTS = dict(boundary=None, mode="ito", dt_s=None, losses=None, step_kpc=None, E_ref_GeV=1000.0,
+                      estimator="residence", snapshot_times_s=None, max_steps=1_000_000, chunk_size=1 << 16,
+                      min_batches=64, bridge=True, lookup_spacing_kpc=None, fd_step_kpc=FD_STEP_KPC,
+                      trace_step_kpc=TRACE_STEP_KPC, source_points=2, comm="auto", kernel="auto")
+
+
+@dataclass
+class _Run:
+    """One SDE run, checked and prepared (:func:`_prepare_run`): inputs, tensor or lookup table, time
+    lattice, kernel. ``used`` is the tensor the particles read (the lookup table if one was asked for)."""
+    grid: Grid
+    tensor: object
+    used: object
+    ref: SDECoefficients
+    boundary: object
+    comm: object
+    q_cells: np.ndarray
+    Q_all: np.ndarray
+    f_all: np.ndarray | None
+    loss_rate: object
+    dtau: float
+    n_steps: int
+    step_weights: dict | None
+    choice: object
+    kernel: str
+    o: dict             # the keyword options of steady_state (checked)
+
+    @property
+    def separable(self) -> bool:
+        return self.f_all is not None
+
+    @property
+    def factorized(self) -> bool:
+        return self.separable and self.loss_rate is None
+
+
+def _checked_options(grid: Grid, tensor, spectrum, n_particles, seed, o: dict) -> tuple[int, dict]:
+    """Type and range checks of the arguments (ValueError/TypeError naming the bad value)."""
     owner = "steady_state"
     if not isinstance(grid, Grid):
         raise TypeError(f"steady_state: grid={grid!r} is not an fpgal.Grid")
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"steady_state: estimator={estimator!r}; expected one of {ESTIMATORS}")
+    if o["estimator"] not in ESTIMATORS:
+        raise ValueError(f"steady_state: estimator={o['estimator']!r}; expected one of {ESTIMATORS}")
     n_particles = positive_int(n_particles, "n_particles", owner)
     check_seed(seed, owner)
     if not callable(spectrum):
         raise TypeError(f"steady_state: spectrum={spectrum!r} is not callable (E_GeV -> GeV^-1 cm^-3 s^-1)")
     if not callable(tensor):
         raise TypeError(f"steady_state: tensor={tensor!r} is not callable (xyz_kpc, E_GeV) -> D (N,3,3) cm²/s")
-    dt_s = positive_number(dt_s, "dt_s", "s", owner, optional=True)
-    step_kpc = positive_number(step_kpc, "step_kpc", "kpc", owner, optional=True)
-    E_ref_GeV = positive_number(E_ref_GeV, "E_ref_GeV", "GeV", owner)
-    max_steps = positive_int(max_steps, "max_steps", owner)
-    chunk_size = positive_int(chunk_size, "chunk_size", owner)
-    min_batches = positive_int(min_batches, "min_batches", owner)
-    source_points = positive_int(source_points, "source_points", owner)
-    comm = default_comm() if comm == "auto" else comm
-    boundary = Box() if boundary is None else boundary
+    o = dict(o)
+    o["dt_s"] = positive_number(o["dt_s"], "dt_s", "s", owner, optional=True)
+    o["step_kpc"] = positive_number(o["step_kpc"], "step_kpc", "kpc", owner, optional=True)
+    o["E_ref_GeV"] = positive_number(o["E_ref_GeV"], "E_ref_GeV", "GeV", owner)
+    for name in ("max_steps", "chunk_size", "min_batches", "source_points"):
+        o[name] = positive_int(o[name], name, owner)
+    if o["kernel"] not in KERNELS:
+        raise ValueError(f"steady_state: kernel={o['kernel']!r}; expected one of {KERNELS}")
+    o["comm"] = default_comm() if o["comm"] == "auto" else o["comm"]
+    boundary = Box() if o["boundary"] is None else o["boundary"]
     if not callable(getattr(boundary, "inside", None)):
         raise TypeError(f"boundary={boundary!r}: expected fpgal.Box / fpgal.Cylinder or an object with inside(xyz)")
     boundary = boundary.bind(grid) if hasattr(boundary, "bind") else boundary
     if hasattr(boundary, "check_grid"):
         boundary.check_grid(grid)
-    loss_rate = _loss_rate_function(losses)
-    separable = is_separable(tensor)
-    # the user callables, evaluated on every rank: an error on one rank is raised on all (no hang)
-    q_cells, Q_all, f_all = collective(lambda: _checked_inputs(grid, tensor, source, spectrum, boundary,
-                                                               source_points, separable, E_ref_GeV), comm,
-                                       "the SDE input check")
-    q_rel_cm3 = float(q_cells.sum()) * grid.cell_volume_cm3          # ∫ source_rel d³x [cm³]
+    o["boundary"] = boundary
+    return n_particles, o
+
+
+def lookup_table(tensor, mode: str, grid: Grid, spacing_kpc: float):
+    """The lookup table the particles read instead of ``tensor``: S and ∇·S (Itô,
+    :func:`~fpgal.sde.table.tabulate`) or the signed frame b, d∥, d⊥ (CRPropa mode,
+    :func:`~fpgal.sde.table.tabulate_frame`), on the grid's box with ``spacing_kpc`` between nodes."""
+    if not is_separable(tensor):
+        raise ValueError(f"lookup_spacing_kpc needs a separable tensor (energy_factor and spatial); got {tensor!r}")
+    if mode == "ito":
+        return tabulate(tensor, grid.lower_kpc, grid.upper_kpc, spacing_kpc)
+    if not callable(getattr(tensor, "frame", None)):
+        raise TypeError(f"mode='crpropa' with lookup_spacing_kpc needs a field-aligned tensor with frame(); got {tensor!r}")
+    return tabulate_frame(tensor, grid.lower_kpc, grid.upper_kpc, spacing_kpc)
+
+
+def _time_step(ref: SDECoefficients, used, grid: Grid, o: dict):
+    """dτ [kpc²] from ``dt_s`` (at E_ref), ``step_kpc`` (rms step √(2dτ)) or the field's geometry
+    (:func:`~fpgal.sde.stepsize.default_step`); returns (dτ, the step choice or None)."""
+    if o["dt_s"]:
+        return ref.tau_kpc2(o["dt_s"]), None
+    step_kpc, choice = o["step_kpc"], None
+    if not step_kpc:
+        table_h = o["lookup_spacing_kpc"] or (float(np.min(used.spacing_kpc))
+                                              if isinstance(used, (TabulatedTensor, TabulatedFrame)) else None)
+        choice = collective(lambda: default_step(ref.S, grid, o["boundary"], table_h), o["comm"],
+                            "the SDE step choice")
+        step_kpc = choice.step_kpc
+    dtau = 0.5 * float(step_kpc) ** 2
+    if not (math.isfinite(dtau) and dtau > 0):
+        raise ValueError(f"steady_state: dt_s={o['dt_s']!r}, step_kpc={step_kpc!r} give no positive time step")
+    return dtau, choice
+
+
+def _time_lattice(ref: SDECoefficients, dtau: float, o: dict) -> tuple[dict | None, int]:
+    """(step weights, number of steps): every step for the residence estimator; the snapshot steps
+    with their quadrature widths (in units of dτ) for ``estimator="snapshots"``."""
+    if o["estimator"] != "snapshots":
+        return None, int(o["max_steps"])
+    times = o["snapshot_times_s"]
+    if times is None or len(np.atleast_1d(times)) < 2:
+        raise ValueError("estimator='snapshots' needs snapshot_times_s with at least two increasing times [s]")
+    t_snap = np.asarray(times, dtype=float)
+    if np.any(np.diff(t_snap) <= 0) or t_snap[0] < 0:
+        raise ValueError(f"snapshot_times_s={t_snap.tolist()}: expected increasing non-negative times")
+    k_snap = np.rint(ref.tau_kpc2(1.0) * t_snap / dtau).astype(np.int64)
+    if np.any(np.diff(k_snap) <= 0):
+        raise ValueError("snapshot times closer than one time step; use a smaller dt_s or fewer snapshots")
+    widths = snapshot_widths(k_snap * dtau) / dtau
+    return dict(zip(k_snap.tolist(), widths.tolist())), int(k_snap[-1]) + 1
+
+
+def _prepare_run(grid: Grid, tensor, source, spectrum, o: dict) -> _Run:
+    """Inputs checked on every rank (an error on one rank is raised on all: no hang), the lookup table,
+    the time step and lattice, and the kernel."""
+    comm, separable = o["comm"], is_separable(tensor)
+    q_cells, Q_all, f_all = collective(lambda: _checked_inputs(grid, tensor, source, spectrum, o["boundary"],
+                                                               o["source_points"], separable, o["E_ref_GeV"]),
+                                       comm, "the SDE input check")
 
     def prepare():
-        used = tensor
-        if lookup_spacing_kpc:
-            if not separable:
-                raise ValueError("lookup_spacing_kpc needs a separable tensor (energy_factor and spatial)")
-            if mode == "ito":
-                from .table import tabulate
-                used = tabulate(tensor, grid.lower_kpc, grid.upper_kpc, lookup_spacing_kpc)
-            else:
-                log.info("crpropa mode traces the signed field: lookup table not used")
-        return used, _coefficients(used, E_ref_GeV, fd_step_kpc, grid, q_cells)
-    used_tensor, ref = collective(prepare, comm, "the SDE set-up")
+        used = lookup_table(tensor, o["mode"], grid, o["lookup_spacing_kpc"]) if o["lookup_spacing_kpc"] else tensor
+        return used, _coefficients(used, o["E_ref_GeV"], o["fd_step_kpc"], grid, q_cells)
+    used, ref = collective(prepare, comm, "the SDE set-up")
+    dtau, choice = _time_step(ref, used, grid, o)
+    check_mode(o["mode"], ref)
+    step_weights, n_steps = _time_lattice(ref, dtau, o)
+    loss_rate = _loss_rate_function(o["losses"])
+    kernel = choose_kernel(o["kernel"], used, o["mode"], o["boundary"], o["estimator"], loss_rate)
+    return _Run(grid, tensor, used, ref, o["boundary"], comm, q_cells, Q_all, f_all if separable else None,
+                loss_rate, dtau, n_steps, step_weights, choice, kernel, o)
 
-    # --- step size: one spatial step for all energies
-    choice = None
-    if dt_s:
-        dtau = ref.tau_kpc2(dt_s)
-    else:
-        if not step_kpc:
-            fd_h = lookup_spacing_kpc or (float(np.min(used_tensor.spacing_kpc))
-                                          if isinstance(used_tensor, TabulatedTensor) else None)
-            choice = collective(lambda: default_step(ref.S, grid, boundary, fd_h), comm, "the SDE step choice")
-            step_kpc = choice.step_kpc
-        dtau = 0.5 * float(step_kpc) ** 2
-    if not (math.isfinite(dtau) and dtau > 0):
-        raise ValueError(f"steady_state: dt_s={dt_s!r}, step_kpc={step_kpc!r} give no positive time step")
-    check_mode(mode, ref)
 
-    # --- time lattice
-    step_weights = None
-    n_steps = int(max_steps)
-    if estimator == "snapshots":
-        if snapshot_times_s is None or len(np.atleast_1d(snapshot_times_s)) < 2:
-            raise ValueError("estimator='snapshots' needs snapshot_times_s with at least two increasing times [s]")
-        t_snap = np.asarray(snapshot_times_s, dtype=float)
-        if np.any(np.diff(t_snap) <= 0) or t_snap[0] < 0:
-            raise ValueError(f"snapshot_times_s={t_snap.tolist()}: expected increasing non-negative times")
-        tau_snap = ref.tau_kpc2(1.0) * t_snap
-        k_snap = np.rint(tau_snap / dtau).astype(np.int64)
-        if np.any(np.diff(k_snap) <= 0):
-            raise ValueError("snapshot times closer than one time step; use a smaller dt_s or fewer snapshots")
-        widths = snapshot_widths(k_snap * dtau) / dtau
-        step_weights = dict(zip(k_snap.tolist(), widths.tolist()))
-        n_steps = int(k_snap[-1]) + 1
+def _loss_decay(run: _Run, scale_E: np.ndarray, E_out: np.ndarray):
+    """(rates(x) → (N, n_E) decay per unit τ [kpc⁻²], dτ) for the particle weights, or None without losses:
+    rate [1/s] × dt/dτ = rate × kpc_cm² / D∥(E)."""
+    if run.loss_rate is None:
+        return None
+    conv = units.kpc_cm ** 2 / scale_E
+    return (lambda x: np.stack([np.asarray(run.loss_rate(x, E), dtype=float) * c for E, c in zip(E_out, conv)],
+                               axis=1), run.dtau)
 
+
+def _chunk(run: _Run, coeffs: SDECoefficients, x0: np.ndarray, rng, n_sub: int, n_hist: int, loss):
+    """Follow one chunk of particles; returns (its tally, particles not absorbed, particle steps)."""
+    o = run.o
+    tally = _Tally(run.grid, len(x0), n_sub, n_hist, run.step_weights, loss)
+    if run.kernel == "numba":
+        hist, info = run_residence_chunk(x0, coeffs.tensor, o["mode"], run.dtau, run.n_steps, run.boundary,
+                                         run.grid, n_sub, rng, o["bridge"], o["trace_step_kpc"])
+        tally.hist[0] = hist
+        tally.steps = info["longest"]
+        return tally, info["not_absorbed"], info["steps"]
+    x_left, _ = simulate(x0, coeffs, itertools.repeat(run.dtau, run.n_steps), rng, run.boundary, o["mode"], tally,
+                         bridge=o["bridge"], trace_step_kpc=o["trace_step_kpc"])
+    left = len(x_left) if o["estimator"] == "residence" else 0
+    tally.flush()
+    steps = int(tally.hist.sum()) if n_hist == 1 and run.step_weights is None else 0
+    return tally, left, steps
+
+
+def _simulate_energy(run: _Run, coeffs: SDECoefficients, E_out: np.ndarray, scale_E: np.ndarray,
+                     n_particles: int, run_seed, stats: dict):
+    """All chunks of one run (one energy, or all energies of a separable tensor), spread over the ranks
+    and summed: (T1, T2, TN) cell moments, TT sub-batch total moments, chunk sizes, sub-batches."""
+    n_hist = len(E_out) if run.loss_rate is not None else 1
+    loss = _loss_decay(run, scale_E, E_out)
+    T1 = np.zeros((n_hist, run.grid.n_cells))
+    T2, TN = np.zeros_like(T1), np.zeros_like(T1)
+    TT = np.zeros((3, n_hist))
+    sizes, n_sub = batch_plan(n_particles, run.o["chunk_size"], run.o["min_batches"], run.grid.n_cells, n_hist)
+    seeds = chunk_seeds(run_seed, len(sizes))
+    counts = np.zeros(3, dtype=np.int64)        # not absorbed, particle steps, longest
+    cpu0 = time.process_time()
+
+    def run_my_chunks():
+        for c in my_chunks(len(sizes), run.comm):
+            rng = np.random.default_rng(seeds[c])
+            x0 = sample_positions(run.grid, run.q_cells, int(sizes[c]), rng)
+            tally, left, steps = _chunk(run, coeffs, x0, rng, n_sub, n_hist, loss)
+            for total, part in zip((T1, T2, TN), tally.moments()):
+                total += part
+            TT[...] += tally.total_moments()
+            counts[:] += (left, steps, 0)
+            counts[2] = max(counts[2], tally.steps)
+    # a failure on one rank (e.g. the tensor raising at some particle's position) ends every rank
+    collective(run_my_chunks, run.comm, "the SDE simulation")
+    T1, T2, TN, TT = (allreduce_sum(a, run.comm) for a in (T1, T2, TN, TT))
+    counts = allreduce_sum(counts, run.comm)
+    cpu = float(allreduce_sum(np.array([time.process_time() - cpu0]), run.comm)[0])
+    stats.update(run_not_absorbed=int(counts[0]), run_particle_steps=int(counts[1]),
+                 simulation_cpu_s=stats.get("simulation_cpu_s", 0.0) + cpu)
+    if counts[0] > 0 and rank_size(run.comm)[0] == 0:
+        log.warning("SDE: %d of %d particles (%.2g%%) were not absorbed after %d steps; their later residence "
+                    "is missing (density biased low) — raise max_steps", counts[0], n_particles,
+                    100.0 * counts[0] / n_particles, run.n_steps)
+    return (T1, T2, TN), TT, sizes, n_sub
+
+
+def _mean_residence(run: _Run, TT: np.ndarray, n_particles: int, n_sq: float, B: int, stats: dict) -> None:
+    """Mean residence time at E_ref and its batch error [Myr] into ``stats``."""
+    tau_mean = TT[0, 0] * run.dtau / n_particles
+    tau_err = math.sqrt(_batch_variance(TT[0, 0], TT[1, 0], TT[2, 0], n_particles, n_sq, B)) * run.dtau / n_particles
+    to_Myr = units.kpc_cm ** 2 / run.ref.scale_cm2_s / units.Myr_s
+    stats["mean_residence_Myr"], stats["mean_residence_Myr_err"] = tau_mean * to_Myr, tau_err * to_Myr
+
+
+def _steady_state_level(grid: Grid, tensor, source, spectrum, n_particles: int, seed=0, **options) -> CRDensity:
+    """One SDE run at one time step (see :func:`steady_state`; no Richardson pair)."""
+    t_wall = time.perf_counter()
+    unknown = sorted(set(options) - set(LEVEL_DEFAULTS))
+    if unknown:
+        raise TypeError(f"steady_state: unexpected keyword(s) {unknown}; expected some of {sorted(LEVEL_DEFAULTS)}")
+    n_particles, o = _checked_options(grid, tensor, spectrum, n_particles, seed, {**LEVEL_DEFAULTS, **options})
+    run = _prepare_run(grid, tensor, source, spectrum, o)
     energies = grid.E_GeV
-    runs = [(None, energies)] if separable else [(E, np.array([E])) for E in energies]
-    rank, size = rank_size(comm)
-    n_batches = 0
-    factorized = separable and loss_rate is None
-    density = None if factorized else np.zeros((grid.n_E,) + grid.shape)
-    error = None if factorized else np.zeros_like(density)
-    factors = None     # factorized: (factor (nE,), tally T1 (grid shape), its 1σ error)
-    stats = dict(steps_max=0, not_absorbed=0, particle_steps=0)
-    run_seeds = [_seed_sequence(seed)] if separable else _seed_sequence(seed).spawn(len(energies))
+    runs = [(None, energies)] if run.separable else [(E, np.array([E])) for E in energies]
+    run_seeds = [_seed_sequence(seed)] if run.separable else _seed_sequence(seed).spawn(len(energies))
+    density = None if run.factorized else np.zeros((grid.n_E,) + grid.shape)
+    error = None if run.factorized else np.zeros_like(density)
+    q_rel_cm3 = float(run.q_cells.sum()) * grid.cell_volume_cm3          # ∫ source_rel d³x [cm³]
+    # n = spectrum/D∥ × (q_rel/N) × Σ τ [cm²] / V [cm³]
+    to_density = q_rel_cm3 / n_particles * run.dtau * units.kpc_cm ** 2 / grid.cell_volume_cm3
+    stats, factors, B = {}, None, 0
     for (E_run, E_out), run_seed in zip(runs, run_seeds):
-        coeffs = ref if E_run is None else collective(
-            lambda E_run=E_run: _coefficients(used_tensor, E_run, fd_step_kpc, grid, q_cells), comm, "the SDE set-up")
+        coeffs = run.ref if E_run is None else collective(
+            lambda E_run=E_run: _coefficients(run.used, E_run, o["fd_step_kpc"], grid, run.q_cells), run.comm,
+            "the SDE set-up")
         iE_out = np.searchsorted(energies, E_out)
-        scale_E = f_all[iE_out] if separable else np.array([coeffs.scale_cm2_s])
-        n_hist = len(E_out) if loss_rate is not None else 1
-        loss = None
-        if loss_rate is not None:
-            # decay per unit τ [kpc²]: rate [1/s] × dt/dτ = rate × kpc_cm² / D∥(E)
-            conv = units.kpc_cm ** 2 / scale_E
-            loss = (lambda x, conv=conv, E_out=E_out: np.stack(
-                [np.asarray(loss_rate(x, E), dtype=float) * c for E, c in zip(E_out, conv)], axis=1), dtau)
-        T1 = np.zeros((n_hist, grid.n_cells))
-        T2 = np.zeros_like(T1)
-        TN = np.zeros_like(T1)
-        TT = np.zeros((3, n_hist))     # moments of the sub-batch totals (mean residence time)
-        sizes, n_sub = batch_plan(n_particles, chunk_size, min_batches, grid.n_cells, n_hist)
-        seeds = chunk_seeds(run_seed, len(sizes))
-
-        def run_my_chunks(coeffs=coeffs, loss=loss, n_hist=n_hist, sizes=sizes, n_sub=n_sub, seeds=seeds,
-                          T1=T1, T2=T2, TN=TN, TT=TT):
-            for c in my_chunks(len(sizes), comm):
-                rng = np.random.default_rng(seeds[c])
-                x0 = sample_positions(grid, q_cells, int(sizes[c]), rng)
-                tally = _Tally(grid, len(x0), n_sub, n_hist, step_weights, loss)
-                x_left, _ = simulate(x0, coeffs, itertools.repeat(dtau, n_steps), rng, boundary, mode, tally,
-                                     bridge=bridge, trace_step_kpc=trace_step_kpc)
-                m1, m2, mn = tally.moments()
-                T1 += m1
-                T2 += m2
-                TN += mn
-                TT += tally.total_moments()
-                stats["steps_max"] = max(stats["steps_max"], tally.steps)
-                if estimator == "residence":
-                    stats["not_absorbed"] += len(x_left)
-                stats["particle_steps"] += int(tally.hist.sum()) if n_hist == 1 and step_weights is None else 0
-        # a failure on one rank (e.g. the tensor raising at some particle's position) ends every rank
-        collective(run_my_chunks, comm, "the SDE simulation")
-        T1, T2, TN, TT = (allreduce_sum(a, comm) for a in (T1, T2, TN, TT))
-        counts = allreduce_sum(np.array([stats["not_absorbed"], stats["particle_steps"], stats["steps_max"]],
-                                        dtype=np.int64), comm)
+        scale_E = run.f_all[iE_out] if run.separable else np.array([coeffs.scale_cm2_s])
+        (T1, T2, TN), TT, sizes, n_sub = _simulate_energy(run, coeffs, E_out, scale_E, n_particles, run_seed, stats)
         B = len(sizes) * n_sub
-        n_batches = B
         n_sq = float(np.sum(sizes.astype(float) ** 2)) if n_sub == 1 else _sub_sq(sizes, n_sub)
-        var = _batch_variance(T1, T2, TN, n_particles, n_sq, B)
-        if E_run is None and n_hist == 1:     # mean residence time at E_ref (τ per particle → t)
-            tau_mean = TT[0, 0] * dtau / n_particles
-            tau_err = math.sqrt(_batch_variance(TT[0, 0], TT[1, 0], TT[2, 0], n_particles, n_sq, B)) * dtau / n_particles
-            to_Myr = units.kpc_cm ** 2 / ref.scale_cm2_s / units.Myr_s
-            stats["mean_residence_Myr"], stats["mean_residence_Myr_err"] = tau_mean * to_Myr, tau_err * to_Myr
-        # n = spectrum/D∥ × (q_rel/N) × Σ τ [cm²] / V [cm³]
-        to_density = q_rel_cm3 / n_particles * dtau * units.kpc_cm ** 2 / grid.cell_volume_cm3
-        Q_E = Q_all[iE_out]
-        factor = Q_E / scale_E * to_density
-        if factorized:   # one tally for all energies: n(E, x) = factor(E) · T1(x), error |factor(E)| · σ(x)
-            factors = (factor, T1[0].reshape(grid.shape), np.sqrt(var[0]).reshape(grid.shape))
+        sigma = np.sqrt(_batch_variance(T1, T2, TN, n_particles, n_sq, B))
+        if E_run is None and T1.shape[0] == 1:
+            _mean_residence(run, TT, n_particles, n_sq, B, stats)
+        factor = run.Q_all[iE_out] / scale_E * to_density
+        if run.factorized:   # one tally for all energies: n(E, x) = factor(E) · T1(x), error |factor(E)| · σ(x)
+            factors = (factor, T1[0].reshape(grid.shape), sigma[0].reshape(grid.shape))
         else:
-            iE = iE_out.tolist()
-            hist = T1 if n_hist == len(E_out) else np.repeat(T1, len(E_out), axis=0)
-            sig = np.sqrt(var) if n_hist == len(E_out) else np.repeat(np.sqrt(var), len(E_out), axis=0)
-            density[iE] = (factor[:, None] * hist).reshape((len(E_out),) + grid.shape)
-            error[iE] = (np.abs(factor)[:, None] * sig).reshape((len(E_out),) + grid.shape)
-        stats["run_not_absorbed"] = int(counts[0])
-        stats["run_particle_steps"] = int(counts[1])
-        if counts[0] > 0 and rank == 0:
-            log.warning("SDE: %d of %d particles (%.2g%%) were not absorbed after %d steps; their later residence "
-                        "is missing (density biased low) — raise max_steps", counts[0], n_particles,
-                        100.0 * counts[0] / n_particles, n_steps)
-    wall = time.perf_counter() - t_wall
-    meta = dict(solver="sde", mode=mode, estimator=estimator, n_particles=n_particles, seed=str(seed),
-                dtau_kpc2=dtau, rms_step_kpc=math.sqrt(2.0 * dtau), E_ref_GeV=float(E_ref_GeV),
-                dt_s_at_E_ref=dtau * units.kpc_cm ** 2 / ref.scale_cm2_s, bridge=bool(bridge),
-                n_batches=int(n_batches), chunk_size=int(chunk_size), tensor=repr(tensor), boundary=repr(boundary),
-                lookup_spacing_kpc=float(lookup_spacing_kpc or 0.0), fd_step_kpc=float(fd_step_kpc),
-                losses=repr(losses), wall_time_s=wall, mpi_ranks=size,
-                fraction_not_absorbed=stats.get("run_not_absorbed", 0) / n_particles,
-                particle_steps=stats.get("run_particle_steps", 0), richardson_extrapolated=False,
-                energy_scaling=("separable tensor: one simulation in tau = D_par(E) t; "
-                                "n(E) = spectrum(E)/D_par(E) * n_unit" if separable else
-                                "non-separable tensor: one simulation per energy"))
-    if "mean_residence_Myr" in stats and estimator == "residence":
-        meta.update(mean_residence_Myr=stats["mean_residence_Myr"], mean_residence_Myr_err=stats["mean_residence_Myr_err"])
-    if choice is not None:
-        meta.update(choice.meta())
-    if mode == "crpropa":
-        meta["trace_step_kpc"] = float(trace_step_kpc)
-    if estimator == "snapshots":
-        meta["snapshot_times_s"] = np.asarray(snapshot_times_s, dtype=float).tolist()
-    keep = comm if size > 1 else None
+            per_E = T1.shape[0] == len(E_out)
+            hist, sig = (T1, sigma) if per_E else (np.repeat(T1, len(E_out), 0), np.repeat(sigma, len(E_out), 0))
+            density[iE_out] = (factor[:, None] * hist).reshape((len(E_out),) + grid.shape)
+            error[iE_out] = (np.abs(factor)[:, None] * sig).reshape((len(E_out),) + grid.shape)
+    meta = _run_meta(run, n_particles, seed, B, stats, time.perf_counter() - t_wall)
+    keep = run.comm if rank_size(run.comm)[1] > 1 else None
     if keep is not None:
-        meta = comm.bcast(meta, root=0)      # rank 0's wall time on every rank: identical results
-    if factorized:
+        meta = keep.bcast(meta, root=0)      # rank 0's wall time on every rank: identical results
+    if run.factorized:
         factor, tally, sigma = factors
         return CRDensity.factorized(grid, tally, factor, sigma, meta, comm=keep, normalize=True)
     return CRDensity(grid, density, error, meta, comm=keep)
+
+
+def _run_meta(run: _Run, n_particles: int, seed, n_batches: int, stats: dict, wall_s: float) -> dict:
+    """Provenance of one SDE run (the CRDensity's ``meta``)."""
+    o = run.o
+    meta = dict(solver="sde", mode=o["mode"], estimator=o["estimator"], n_particles=n_particles, seed=str(seed),
+                dtau_kpc2=run.dtau, rms_step_kpc=math.sqrt(2.0 * run.dtau), E_ref_GeV=float(o["E_ref_GeV"]),
+                dt_s_at_E_ref=run.dtau * units.kpc_cm ** 2 / run.ref.scale_cm2_s, bridge=bool(o["bridge"]),
+                n_batches=int(n_batches), chunk_size=int(o["chunk_size"]), tensor=repr(run.tensor),
+                boundary=repr(run.boundary), lookup_spacing_kpc=float(o["lookup_spacing_kpc"] or 0.0),
+                fd_step_kpc=float(o["fd_step_kpc"]), losses=repr(o["losses"]), wall_time_s=wall_s,
+                mpi_ranks=rank_size(run.comm)[1], kernel=run.kernel,
+                fraction_not_absorbed=stats.get("run_not_absorbed", 0) / n_particles,
+                particle_steps=stats.get("run_particle_steps", 0), richardson_extrapolated=False,
+                simulation_cpu_s=stats.get("simulation_cpu_s", 0.0),
+                energy_scaling=("separable tensor: one simulation in tau = D_par(E) t; "
+                                "n(E) = spectrum(E)/D_par(E) * n_unit" if run.separable else
+                                "non-separable tensor: one simulation per energy"))
+    if "mean_residence_Myr" in stats and o["estimator"] == "residence":
+        meta.update(mean_residence_Myr=stats["mean_residence_Myr"], mean_residence_Myr_err=stats["mean_residence_Myr_err"])
+    if run.choice is not None:
+        meta.update(run.choice.meta())
+    if o["mode"] == "crpropa":
+        meta["trace_step_kpc"] = float(o["trace_step_kpc"])
+    if o["estimator"] == "snapshots":
+        meta["snapshot_times_s"] = np.asarray(o["snapshot_times_s"], dtype=float).tolist()
+    return meta
 
 
 #: spawn-key tag of the coarse run of a Richardson pair (its seed differs from the fine run's)
@@ -505,11 +602,10 @@ def _richardson_pair(grid: Grid, tensor, source, spectrum, n_particles, seed, dt
     spacing = kwargs.get("lookup_spacing_kpc")
     kw = dict(kwargs)
     used = tensor
-    if spacing and kw.get("mode", "ito") == "ito" and is_separable(tensor) and isinstance(grid, Grid):
-        from .table import tabulate
+    if spacing and is_separable(tensor) and isinstance(grid, Grid):
         comm = default_comm() if kw.get("comm") == "auto" else kw.get("comm")
         spacing = positive_number(spacing, "lookup_spacing_kpc", "kpc", "steady_state")
-        used = collective(lambda: tabulate(tensor, grid.lower_kpc, grid.upper_kpc, spacing), comm, "the SDE set-up")
+        used = collective(lambda: lookup_table(tensor, kw.get("mode", "ito"), grid, spacing), comm, "the SDE set-up")
         kw["lookup_spacing_kpc"] = None
     fine = _steady_state_level(grid, used, source, spectrum, n_particles, seed, dt_s=dt_s, step_kpc=step_kpc, **kw)
     coarse_step = math.sqrt(2.0 * 2.0 * fine.meta["dtau_kpc2"])        # rms step √(2 · 2dτ)

@@ -11,12 +11,12 @@ SDE stays consistent with that tensor. Structure below ~2 h_t (thin field revers
 logistic transitions of JF12, the UF23 disk-halo transition) is smoothed. The grid solver has the
 same limitation at its own cell size, so a table with h_t ≤ half the grid spacing does not limit a
 grid-vs-SDE comparison. Trilinear interpolation of the six components keeps S symmetric and positive
-definite (convex combination of positive definite matrices). The field *sign* is not tabulated
-(S depends on b bᵀ only), so the CRPropa-compatible mode, which traces the signed field line, uses
-the model itself.
+definite (convex combination of positive definite matrices). S depends on b bᵀ only, so it does not
+carry the field's sign; CRPropa mode, which traces the signed field line, reads
+:class:`TabulatedFrame` instead (signed b, d∥, d⊥; :func:`tabulate_frame`).
 
-Memory: 9 float64 per node (72 B); a 40×40×8 kpc box at h_t = 0.1 kpc holds 1.3e7 nodes ≈ 0.9 GB,
-at 0.125 kpc 0.47 GB. Pass ``dtype=np.float32`` to halve it (S to 1e-7 relative).
+Memory: 9 float64 per node (72 B; the frame table 5, 40 B); a 40×40×8 kpc box at h_t = 0.1 kpc holds
+1.3e7 nodes ≈ 0.9 GB (frame 0.5 GB), at 0.125 kpc 0.47 GB. Pass ``dtype=np.float32`` to halve it (S to 1e-7 relative).
 """
 from __future__ import annotations
 
@@ -51,22 +51,14 @@ class TabulatedTensor:
     def energy_factor(self, E_GeV: float) -> float:
         return float(self._energy_factor(E_GeV))
 
+    @property
+    def values(self) -> np.ndarray:
+        """Node values (nx, ny, nz, 9): S_xx, S_xy, S_xz, S_yy, S_yz, S_zz, (∇·S)_x,y,z [kpc⁻¹]."""
+        return self._values.reshape(*self.shape, self._values.shape[1])
+
     def _interp(self, xyz_kpc: np.ndarray) -> np.ndarray:
-        xyz = as_points(xyz_kpc)
-        u = (xyz - self.lower_kpc) / self.spacing_kpc
-        hi = np.array(self.shape) - 1
-        u = np.clip(u, 0.0, hi)
-        i0 = np.minimum(np.floor(u).astype(np.int64), np.maximum(hi - 1, 0))
-        f = u - i0
-        base = i0 @ self._strides
-        out = np.zeros((len(xyz), self._values.shape[1]))
-        for corner in range(8):
-            cx, cy, cz = (corner >> 2) & 1, (corner >> 1) & 1, corner & 1
-            w = ((f[:, 0] if cx else 1.0 - f[:, 0]) * (f[:, 1] if cy else 1.0 - f[:, 1])
-                 * (f[:, 2] if cz else 1.0 - f[:, 2]))
-            off = cx * self._strides[0] + cy * self._strides[1] + cz * self._strides[2]
-            out += w[:, None] * np.take(self._values, base + off, axis=0)
-        return out
+        return trilinear(self._values, self._strides, self.shape, self.lower_kpc, self.spacing_kpc,
+                         as_points(xyz_kpc))
 
     def _unpack(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         S = np.empty((len(v), 3, 3))
@@ -94,6 +86,101 @@ class TabulatedTensor:
                 f"spacing_kpc={self.spacing_kpc.tolist()})")
 
 
+class TabulatedFrame:
+    """Field-aligned separable tensor ``energy_factor(E) [d⊥ I + (d∥ − d⊥) b bᵀ]`` from a node lattice of
+    the *signed* direction b and the relative coefficients d∥, d⊥ (trilinear, b renormalised after
+    interpolation; where the interpolated b vanishes — a reversal exactly between nodes — b = ẑ).
+
+    Build it with :func:`tabulate_frame`. It is what CRPropa mode (which traces the signed field line)
+    interpolates; 5 values per node (40 B in float64). Outside the lattice the nearest face is used.
+    """
+
+    def __init__(self, energy_factor, lower_kpc, spacing_kpc, values: np.ndarray, source_repr: str = ""):
+        self._energy_factor = energy_factor
+        self.lower_kpc = np.asarray(lower_kpc, dtype=float)
+        self.spacing_kpc = np.asarray(spacing_kpc, dtype=float)
+        self.shape = tuple(values.shape[:3])
+        self.values = np.ascontiguousarray(values)
+        self._flat = self.values.reshape(-1, values.shape[-1])
+        self._strides = np.array([self.shape[1] * self.shape[2], self.shape[2], 1], dtype=np.int64)
+        self.source_repr = source_repr
+
+    def energy_factor(self, E_GeV: float) -> float:
+        return float(self._energy_factor(E_GeV))
+
+    def frame(self, xyz_kpc: np.ndarray):
+        """(b (N,3) unit, d∥ (N,), d⊥ (N,)) by trilinear interpolation."""
+        v = trilinear(self._flat, self._strides, self.shape, self.lower_kpc, self.spacing_kpc, as_points(xyz_kpc))
+        b = v[:, 0:3]
+        norm = np.linalg.norm(b, axis=1)
+        ok = norm > 0
+        b = np.where(ok[:, None], b / np.where(ok, norm, 1.0)[:, None], np.array([0.0, 0.0, 1.0]))
+        return b, v[:, 3].copy(), v[:, 4].copy()
+
+    def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
+        from ..diffusion import frame_tensor
+        return frame_tensor(*self.frame(xyz_kpc))
+
+    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+        return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
+
+    def __repr__(self) -> str:
+        return (f"TabulatedFrame({self.source_repr}, {'x'.join(map(str, self.shape))} nodes, "
+                f"spacing_kpc={self.spacing_kpc.tolist()})")
+
+
+def trilinear(flat_values: np.ndarray, strides: np.ndarray, shape, lower_kpc, spacing_kpc,
+              xyz: np.ndarray) -> np.ndarray:
+    """Trilinear interpolation of node values ``flat_values`` ((nx·ny·nz, m), C order) at points (N,3);
+    points outside the lattice take the values of its nearest face."""
+    u = (xyz - lower_kpc) / spacing_kpc
+    hi = np.array(shape) - 1
+    u = np.clip(u, 0.0, hi)
+    i0 = np.minimum(np.floor(u).astype(np.int64), np.maximum(hi - 1, 0))
+    f = u - i0
+    base = i0 @ strides
+    out = np.zeros((len(xyz), flat_values.shape[1]))
+    for corner in range(8):
+        cx, cy, cz = (corner >> 2) & 1, (corner >> 1) & 1, corner & 1
+        w = ((f[:, 0] if cx else 1.0 - f[:, 0]) * (f[:, 1] if cy else 1.0 - f[:, 1])
+             * (f[:, 2] if cz else 1.0 - f[:, 2]))
+        off = cx * strides[0] + cy * strides[1] + cz * strides[2]
+        out += w[:, None] * np.take(flat_values, base + off, axis=0)
+    return out
+
+
+def _lattice(lower_kpc, upper_kpc, spacing_kpc: float, owner: str):
+    """Node axes spanning [lower, upper] with at most ``spacing_kpc`` between nodes: (lo, step, n, nodes)."""
+    lo = np.asarray(lower_kpc, dtype=float)
+    hi = np.asarray(upper_kpc, dtype=float)
+    h = float(spacing_kpc)
+    if not (math.isfinite(h) and h > 0) or np.any(hi <= lo):
+        raise ValueError(f"{owner}: need lower_kpc < upper_kpc and spacing_kpc > 0, got {lo}, {hi}, {spacing_kpc}")
+    n = np.maximum(np.ceil((hi - lo) / h).astype(int), 1) + 1
+    step = (hi - lo) / (n - 1)
+    axes = [lo[a] + step[a] * np.arange(n[a]) for a in range(3)]
+    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    return lo, step, n, nodes
+
+
+def tabulate_frame(tensor, lower_kpc, upper_kpc, spacing_kpc: float, dtype=np.float64,
+                   batch: int = 1 << 18) -> TabulatedFrame:
+    """Tabulate a field-aligned tensor's frame (signed b, d∥, d⊥ relative to its energy factor) on nodes
+    spanning ``[lower_kpc, upper_kpc]`` with at most ``spacing_kpc`` between nodes."""
+    if not callable(getattr(tensor, "frame", None)) or not callable(getattr(tensor, "energy_factor", None)):
+        raise TypeError(f"tabulate_frame: {tensor!r} has no frame(xyz) -> (b, d_par, d_perp) and energy_factor(E)")
+    lo, step, n, nodes = _lattice(lower_kpc, upper_kpc, spacing_kpc, "tabulate_frame")
+    log.info("tabulating the frame of %r on %s nodes (spacing %s kpc)", tensor, "x".join(map(str, n)),
+             step.round(4).tolist())
+    vals = np.empty((len(nodes), 5), dtype=dtype)
+    for s in range(0, len(nodes), batch):
+        b, dpar, dperp = tensor.frame(nodes[s:s + batch])
+        vals[s:s + batch, 0:3] = b
+        vals[s:s + batch, 3] = dpar
+        vals[s:s + batch, 4] = dperp
+    return TabulatedFrame(tensor.energy_factor, lo, step, vals.reshape(*n, 5), source_repr=repr(tensor))
+
+
 def tabulate(tensor, lower_kpc, upper_kpc, spacing_kpc: float, dtype=np.float64,
              batch: int = 1 << 18) -> TabulatedTensor:
     """Tabulate a separable tensor's S(x) and ∇·S on nodes spanning ``[lower_kpc, upper_kpc]``.
@@ -103,15 +190,7 @@ def tabulate(tensor, lower_kpc, upper_kpc, spacing_kpc: float, dtype=np.float64,
     from ..diffusion import is_separable
     if not is_separable(tensor):
         raise TypeError(f"tabulate: {tensor!r} is not separable (needs energy_factor(E) and spatial(xyz))")
-    lo = np.asarray(lower_kpc, dtype=float)
-    hi = np.asarray(upper_kpc, dtype=float)
-    h = float(spacing_kpc)
-    if not (math.isfinite(h) and h > 0) or np.any(hi <= lo):
-        raise ValueError(f"tabulate: need lower_kpc < upper_kpc and spacing_kpc > 0, got {lo}, {hi}, {spacing_kpc}")
-    n = np.maximum(np.ceil((hi - lo) / h).astype(int), 1) + 1
-    step = (hi - lo) / (n - 1)
-    axes = [lo[a] + step[a] * np.arange(n[a]) for a in range(3)]
-    nodes = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    lo, step, n, nodes = _lattice(lower_kpc, upper_kpc, spacing_kpc, "tabulate")
     log.info("tabulating %r on %s nodes (spacing %s kpc)", tensor, "x".join(map(str, n)), step.round(4).tolist())
     vals = np.empty((len(nodes), 9), dtype=dtype)
     for s in range(0, len(nodes), batch):

@@ -115,20 +115,33 @@ def run_grid(problem: Problem, mesh_kpc: float | None = None, comm=None) -> tupl
                       iterations=cr.meta.get("iterations"), solve_time_s=cr.meta.get("solve_time_s"))
 
 
-def run_sde(problem: Problem, mode: str, n_particles: int, seed: int,
-            step_kpc: float | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+#: CRPropa 3 DiffusionSDE on this problem (UF23 base, 1 TeV, 1 kpc/c steps): particle steps per CPU-second
+#: measured in issue 17 (C++, direct field evaluations, 12 per step)
+CRPROPA_STEPS_PER_CPU_S = 2.2e5
+
+#: default node spacing of the SDE's lookup table on this problem [kpc] (UF23's gradient length is 0.57 kpc)
+LOOKUP_KPC = 0.1
+
+
+def run_sde(problem: Problem, mode: str, n_particles: int, seed: int, step_kpc: float | None = None,
+            lookup_kpc: float | None = None, kernel: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
     """SDE method: (histogram s/cell, its 1σ per cell, summary entries) from one
     :func:`fpgal.sde.steady_state` call tallied on the histogram cells (chunks spread over MPI ranks).
 
     Errors: the mean residence time takes the SDE's own batch error of the mean exit time
     (``meta['mean_residence_Myr_err']``, relative); the Sun cube the linear sum of its 8 cells' 1σ / 8, an
     upper bound whatever their correlation. The SDE's step-bias report (Richardson pair dτ / 2dτ, when
-    it gives one) is passed on with the prefix ``sde_``.
+    it gives one) is passed on with the prefix ``sde_``. ``lookup_kpc``: node spacing of the tensor's
+    lookup table (None: ``sde.lookup_kpc`` of the config, else :data:`LOOKUP_KPC`; 0: no table, the
+    field is evaluated at every step by the numpy engine).
     """
     from ..sde import steady_state
     grid = histogram_grid(problem.E_GeV)
+    if lookup_kpc is None:
+        lookup_kpc = (problem.cfg.sde.lookup_kpc if problem.cfg is not None else 0.0) or LOOKUP_KPC
     cr = steady_state(grid, problem.tensor, problem.source, unit_injection, int(n_particles), seed=int(seed),
-                      boundary=problem.boundary, mode=mode, step_kpc=step_kpc, E_ref_GeV=problem.E_GeV)
+                      boundary=problem.boundary, mode=mode, step_kpc=step_kpc, E_ref_GeV=problem.E_GeV,
+                      lookup_spacing_kpc=lookup_kpc or None, kernel=kernel if lookup_kpc else "numpy")
     hist = np.asarray(cr.density[0]) * grid.cell_volume_cm3
     err = np.asarray(cr.error[0]) * grid.cell_volume_cm3
     m = cr.meta
@@ -136,7 +149,11 @@ def run_sde(problem: Problem, mode: str, n_particles: int, seed: int,
     rel = m.get("mean_residence_Myr_err", np.nan) / m.get("mean_residence_Myr", np.nan)
     cube = sun_cube_s_kpc3(hist, problem.sun_kpc)
     cube_err = sun_cube_s_kpc3(err, problem.sun_kpc)       # Σ σ_i / 8: perfectly correlated cells
+    sim_cpu = float(m.get("simulation_cpu_s", 0.0))
     info = dict(n_particles=int(n_particles), seed=int(seed), steps=int(m.get("particle_steps", 0)), mode=mode,
+                kernel=m.get("kernel"), lookup_kpc=float(lookup_kpc or 0.0), simulation_cpu_s=sim_cpu,
+                steps_per_cpu_s=int(m.get("particle_steps", 0)) / sim_cpu if sim_cpu > 0 else float("nan"),
+                crpropa_steps_per_cpu_s=CRPROPA_STEPS_PER_CPU_S,
                 rms_step_kpc=m.get("rms_step_kpc"), dt_s_at_E_ref=m.get("dt_s_at_E_ref"),
                 fraction_not_absorbed=float(m.get("fraction_not_absorbed", 0.0)),
                 mean_residence_err_Myr=float(rel * total_Myr), sun_cube_1kpc_err_s_kpc3=cube_err,
@@ -229,7 +246,7 @@ def comparison_lines(c: dict) -> list[str]:
 # ------------------------------------------------------------------------------------------ command
 def run_benchmark(method: str, out: str | Path, *, config: str | Path | None = None, mesh_kpc: float | None = None,
                   n_particles: int | None = None, seed: int | None = None, step_kpc: float | None = None,
-                  epsilon: float | None = None, compare: str | Path | None = None,
+                  lookup_kpc: float | None = None, kernel: str = "auto", epsilon: float | None = None, compare: str | Path | None = None,
                   compare_error: str | Path | None = None, compare_particles: int = 30000) -> list[str]:
     """Run one method, write ``out``/residence_s_per_cell.npy and ``out``/summary.json; return report lines."""
     from ..mpi import on_root, world
@@ -246,7 +263,8 @@ def run_benchmark(method: str, out: str | Path, *, config: str | Path | None = N
         hist, info = run_grid(problem, mesh_kpc)
     else:
         n = int(n_particles or problem.cfg.sde.n_particles)
-        hist, err, info = run_sde(problem, method, n, problem.cfg.sde.seed if seed is None else int(seed), step_kpc)
+        hist, err, info = run_sde(problem, method, n, problem.cfg.sde.seed if seed is None else int(seed), step_kpc,
+                                  lookup_kpc, kernel)
     summary = _summary(problem, method, hist, info, time.perf_counter() - t0, _cpu_s() - cpu0)
     lines = summary_lines(summary)
     if ref is not None:
@@ -283,6 +301,9 @@ def summary_lines(s: dict) -> list[str]:
              f"  Sun 1-kpc cube {pm('sun_cube_1kpc_s_kpc3')} s kpc^-3 per particle",
              f"  wall {s['wall_s']:.1f} s, cpu {s['cpu_s']:.1f} s" + (f", {s['steps']} particle steps, rms step "
                                                                     f"{s['rms_step_kpc']:.3g} kpc" if 'steps' in s else "")]
+    if "steps_per_cpu_s" in s:
+        lines.append(f"  {s['steps_per_cpu_s']:.3g} particle steps per CPU-second in the particle loop ({s['kernel']} "
+                     f"kernel, lookup table {s['lookup_kpc']:g} kpc; CRPropa 3: {s['crpropa_steps_per_cpu_s']:.2g})")
     return lines
 
 
