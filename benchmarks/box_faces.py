@@ -35,7 +35,7 @@ from fpgal.boundary import Cylinder
 from fpgal.diffusion import FieldAligned
 from fpgal.fields import Uniform
 from fpgal.grid import Grid
-from fpgal.transport import operator as op
+from fpgal.transport import stencil as op
 from fpgal.transport import solve_steady
 
 D_PAR_CM2_S = 1.0e28

@@ -89,7 +89,7 @@ def worker(mesh: str, eps: float) -> None:
 def kernel_worker(mesh: str) -> None:
     """Time 200 MatMult with a 27-point operator of the mesh's size (all cells unknown)."""
     import fpgal
-    from fpgal.transport import operator as op
+    from fpgal.transport import stencil as op
     from fpgal.transport.solver import DistributedGrid, KrylovSolver
     grid = fpgal.Grid.from_mesh(mesh)
     dgrid = DistributedGrid(grid)

@@ -62,7 +62,7 @@ def _print0(*a) -> None:
 def cmd_info(args, petsc_opts) -> int:
     from mpi4py import MPI  # initialises MPI: the size printed is the real one
 
-    from .io import versions
+    from .files import versions
     from .affinity import cpu_text, rank_placements, ranks_sharing_cpus
     rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
     placements = rank_placements(MPI.COMM_WORLD)

@@ -362,7 +362,7 @@ def spectra_stage(cfg: Config, map_files: dict[float, Path], out_dir: Path) -> l
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from .io import atomic_path
+    from .files import atomic_path
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(payload, indent=1, default=float))
@@ -509,7 +509,7 @@ def _wanted_stages(only: list[str] | None) -> set[str]:
 
 def _start_output(cfg: Config, out: Path, manifest: Manifest) -> None:
     """Rank 0: create/check the folder, remove a killed run's temporaries, read the manifest, write the config."""
-    from .io import atomic_path
+    from .files import atomic_path
     prepare_output_dir(out)
     sweep_partial_files(out)
     manifest.entries = Manifest(out).entries

@@ -110,7 +110,7 @@ def _solve_breakdown_row(eps: float, stage: dict) -> str:
 
 
 def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Path:
-    from .io import atomic_path
+    from .files import atomic_path
     e = manifest.entries
     md = ["# fpgal study summary", "",
           f"Field `{cfg.field.model}`, sources `{cfg.source.distribution}`, mesh `{cfg.grid.mesh}`, "

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import units
 from .grid import Grid
-from .io import atomic_h5, write_dataset
+from .files import atomic_h5, write_dataset
 from .mpi import on_root
 
 DENSITY_UNITS = "GeV^-1 cm^-3"

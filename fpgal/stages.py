@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from .io import atomic_path
+from .files import atomic_path
 from .log import get_logger
 
 log = get_logger("stages")

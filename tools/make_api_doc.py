@@ -14,7 +14,7 @@ MODULES = {
     "fpgal.sde": None, "fpgal.emission": None, "fpgal.emission.gas": None, "fpgal.emission.products": None,
     "fpgal.analysis.crdata": None, "fpgal.analysis.fit": None, "fpgal.analysis.compare": None,
     "fpgal.config": ["load_config", "config_from_dict", "Config", "ConfigError"],
-    "fpgal.io": ["atomic_h5", "write_dataset", "write_provenance"], "fpgal.data": ["data_dir", "data_file"],
+    "fpgal.files": ["atomic_h5", "write_dataset", "write_provenance"], "fpgal.data": ["data_dir", "data_file"],
     "fpgal.mpi": ["world", "collective", "on_root", "wait_all"],
     "fpgal.registry": ["registry_key", "Registry"],
     "fpgal.launch": ["parse_np", "relaunch", "launch_command"],

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import units
-from ..io import atomic_path
+from ..files import atomic_path
 from ..log import get_logger
 from ..result import CRDensity
 

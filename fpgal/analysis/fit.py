@@ -257,7 +257,7 @@ class FitResult:
         """Store in an open HDF5 group: G_loc and the fitted spectrum on the grid, parameters as attributes."""
         import json
 
-        from ..io import write_dataset
+        from ..files import write_dataset
         write_dataset(group, "E", self.basis.E_GeV, "GeV", "grid kinetic energies")
         write_dataset(group, "G_loc", self.basis.G, "GeV^-1 cm^-3 per unit of the reference spectrum",
                       "local density per unit reference source spectrum, n_loc/S_ref")

@@ -402,7 +402,7 @@ class GasCube(GasModel):
         return cls(lo, hi, **comps)
 
     def save(self, path: str | os.PathLike) -> Path:
-        from ..io import atomic_h5, write_dataset
+        from ..files import atomic_h5, write_dataset
         with atomic_h5(path) as h5:
             for a, name in enumerate("xyz"):
                 e = np.linspace(self.lower_kpc[a], self.upper_kpc[a], self.shape[a] + 1)

@@ -1,6 +1,6 @@
 """A magnetic field tabulated on the nodes of a rectilinear grid, trilinearly interpolated.
 
-File format (HDF5, written atomically with :func:`fpgal.io.atomic_h5`)::
+File format (HDF5, written atomically with :func:`fpgal.files.atomic_h5`)::
 
     /x_kpc, /y_kpc, /z_kpc   node coordinates, strictly increasing   (units "kpc")
     /B_muG                   (nx, ny, nz, 3) field on the nodes       (units "muG")
@@ -102,7 +102,7 @@ class Gridded(Field):
     # ------------------------------------------------------------------ I/O
     def save(self, path: str | os.PathLike, config_text: str = "") -> None:
         """Write the table to HDF5 atomically (datasets with ``units`` attributes, provenance)."""
-        from ..io import atomic_h5, write_dataset
+        from ..files import atomic_h5, write_dataset
         with atomic_h5(path, config_text=config_text) as h5:
             for name, a in zip(("x_kpc", "y_kpc", "z_kpc"), self.axes):
                 write_dataset(h5, name, a, units="kpc", description=f"node coordinates along {name[0]}")

@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
 from .. import units
-from ..io import atomic_path
+from ..files import atomic_path
 
 
 def _save(fig, path: Path) -> Path:

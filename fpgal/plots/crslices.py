@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.colors import LogNorm
 
 from .. import units
-from ..io import atomic_path
+from ..files import atomic_path
 from ..result import CRDensity
 from ..spectra import intensity_per_density
 
@@ -44,7 +44,7 @@ def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=
         fig.suptitle(title)
     out = Path(out)
     try:
-        # a unique temporary name (fpgal.io.atomic_path), renamed into place: two processes writing the
+        # a unique temporary name (fpgal.files.atomic_path), renamed into place: two processes writing the
         # same PNG at once (e.g. MPI ranks) each write their own file and the last rename wins
         with atomic_path(out) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight", format=(out.suffix.lstrip(".") or "png").lower())

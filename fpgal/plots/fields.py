@@ -38,7 +38,7 @@ def plot_field(field: FieldLike, out_png: str | os.PathLike, title: str | None =
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    from ..io import atomic_path
+    from ..files import atomic_path
 
     if not (extent_kpc > 0 and z_extent_kpc > 0):
         raise ValueError(f"plot_field: extent_kpc={extent_kpc!r}, z_extent_kpc={z_extent_kpc!r} must be > 0")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ..config import Config
-from ..io import atomic_path
+from ..files import atomic_path
 from .rows import COLUMNS
 from .run import E_REF_GeV, eps_tag, model_tag
 from .stats import preferred_epsilon

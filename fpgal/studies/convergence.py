@@ -139,7 +139,7 @@ def study_on_mesh(cfg: Config, cells: Sequence[int], folder: Path, name: str) ->
     """``cfg`` on the study's box with ``cells`` cells per axis, writing to ``folder`` (the mesh file
     ``folder/mesh-<content hash>.toml`` is written by rank 0; every rank returns the same config)."""
     from .. import builders
-    from ..io import atomic_path
+    from ..files import atomic_path
     from ..pipeline import on_root
     text = mesh_toml(builders.build_grid(cfg), cells, name)
     # the stage keys hash the mesh's path: the path carries a hash of the content, so another box or
@@ -276,7 +276,7 @@ def strict_json(obj):
 
 
 def _write(path: Path, text: str) -> None:
-    from ..io import atomic_path
+    from ..files import atomic_path
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         tmp.write_text(text)

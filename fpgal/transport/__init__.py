@@ -37,7 +37,7 @@ def solve_steady(grid: Grid, tensor: Callable, source: Callable, spectrum: Calla
     petsc_options : dict of PETSc options without the leading dash (``{"ksp_type": "cg",
         "pc_gamg_threshold": "0.02"}``); command-line options (``petsc4py.init(sys.argv)``) win.
     comm : MPI communicator (mpi4py or PETSc), default COMM_WORLD.
-    scheme : "split" (default) or "corner" (see :mod:`fpgal.transport.operator`).
+    scheme : "split" (default) or "corner" (see :mod:`fpgal.transport.stencil`).
     gather : "all" (default) — every rank returns the same full CRDensity (for a factorized solve
         that is only G(x) and the energy factor), so a plain script runs unchanged under ``mpirun``:
         the result carries the communicator (``cr.comm``), and ``cr.save(path)`` is collective (rank

@@ -27,7 +27,7 @@ from .. import units
 from ..boundary import Box, Cylinder
 from ..grid import Grid
 from ..log import get_logger
-from . import operator as op
+from . import stencil as op
 from .losses import loss_rate_per_s, normalize_losses
 
 log = get_logger(__name__)

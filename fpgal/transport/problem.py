@@ -5,7 +5,7 @@ Solves, for every energy E of the grid,
     −∇·(D(r,E) ∇n) + ∇·(u n) + ∂_E(Ė n) + n/τ(r,E) = Q(r,E) = source(r) · spectrum(E),
 
 n = 0 outside the escape boundary, with the finite-volume operator of
-:mod:`fpgal.transport.operator` and PETSc (:mod:`fpgal.transport.solver`).
+:mod:`fpgal.transport.stencil` and PETSc (:mod:`fpgal.transport.solver`).
 
 Factorisation: if the tensor is separable, ``D(x, E) = f(E) S(x)``
 (:func:`fpgal.diffusion.is_separable`) and there are no loss or advection terms, one spatial
@@ -42,7 +42,7 @@ from ..result import CRDensity
 from ..checks import spectrum_values
 from ..mpi import collective
 from ..sources import cell_averages
-from . import operator as op
+from . import stencil as op
 from .losses import energy_loss_GeV_per_s, loss_rate_per_s, normalize_losses
 from .solver import DistributedGrid, KrylovSolver
 

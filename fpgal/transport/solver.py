@@ -26,7 +26,7 @@ import numpy as np
 
 from ..grid import Grid
 from ..log import get_logger
-from .operator import LocalBox
+from .stencil import LocalBox
 from .smoother import register_fine_operator, unregister_fine_operator
 
 log = get_logger(__name__)
@@ -260,7 +260,7 @@ class KrylovSolver:
         """Assemble the operator straight into a preallocated PETSc matrix from row chunks.
 
         ``row_chunks(with_values)`` returns an iterator over ``(rows (n,), cols (n, 27), vals)`` with
-        column −1 for absent entries (:func:`fpgal.transport.operator.stencil_row_chunks`); it is
+        column −1 for absent entries (:func:`fpgal.transport.stencil.stencil_row_chunks`); it is
         called twice: once for the exact per-row preallocation (diagonal / off-diagonal block
         counts), once to insert the values. Peak memory is PETSc's matrix plus one chunk.
         """

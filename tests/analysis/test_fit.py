@@ -204,7 +204,7 @@ def test_real_data_show_the_hardening_with_a_leaky_box_basis():
 def test_write_h5_stores_units_and_parameters(tmp_path, rng):
     import h5py
 
-    from fpgal.io import atomic_h5
+    from fpgal.files import atomic_h5
     cr = make_cr()
     fit = fit_injection(cr, synthetic_data(rng), REF, initial=START)
     with atomic_h5(tmp_path / "fit.h5") as h5:

@@ -5,7 +5,7 @@ import pytest
 from _mpirun import run_mpi, run_serial
 
 from fpgal import CRDensity, Grid
-from fpgal.io import atomic_h5, read_provenance, write_dataset
+from fpgal.files import atomic_h5, read_provenance, write_dataset
 
 
 def test_interrupted_write_leaves_no_file(tmp_path):
@@ -281,7 +281,7 @@ def test_unpicklable_error_is_sent_as_a_runtime_error():
 # ------------------------------------------------------------------------------ provenance under MPI
 def test_versions_import_neither_petsc_nor_mpi():
     """Importing petsc4py.PETSc / mpi4py.MPI initialises PETSc/MPI (collective): versions() must not."""
-    code = ("import sys, fpgal.io as io; v = io.versions(); "
+    code = ("import sys, fpgal.files as io; v = io.versions(); "
             "print(sorted(m for m in ('petsc4py.PETSc', 'mpi4py.MPI') if m in sys.modules)); print(v)")
     proc = run_serial(["-c", code])
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -291,7 +291,7 @@ def test_versions_import_neither_petsc_nor_mpi():
         assert f"'{key}'" in versions
 
 
-HANG_ONE_LINER = ("from mpi4py import MPI; import fpgal.io as io; r = MPI.COMM_WORLD.rank; "
+HANG_ONE_LINER = ("from mpi4py import MPI; import fpgal.files as io; r = MPI.COMM_WORLD.rank; "
                   "(io.versions() if r == 0 else None); MPI.COMM_WORLD.Barrier()")
 
 

@@ -18,7 +18,7 @@ from fpgal.diffusion import Isotropic
 from fpgal.grid import Grid
 from fpgal.sources import GaussianBlob, cell_averages
 from fpgal.transport import SolverDivergedError, solve_steady
-from fpgal.transport import operator as op
+from fpgal.transport import stencil as op
 from fpgal.transport.solver import DistributedGrid, KrylovSolver, accepted_residual
 
 GRID = Grid((-3, 3, 12), (-3, 3, 12), (-2, 2, 8), E_GeV=np.array([100.0]))

@@ -17,7 +17,7 @@ from fpgal.boundary import Box, Cylinder
 from fpgal.diffusion import FieldAligned
 from fpgal.fields import Uniform
 from fpgal.grid import Grid
-from fpgal.transport import operator as op
+from fpgal.transport import stencil as op
 from fpgal.transport import solve_steady
 
 L_KPC = np.array([4.0, 3.0, 2.0])

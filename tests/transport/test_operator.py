@@ -228,7 +228,7 @@ def test_csr_columns_sorted_for_any_row_numbering():
     # the CSR builder skips its per-row sort when row numbers increase in (k, j, i) (one rank, z cuts);
     # a numbering that does not (x or y cuts) must give the same matrix with sorted columns
     from fpgal.boundary import Cylinder
-    from fpgal.transport import operator as op
+    from fpgal.transport import stencil as op
     grid = Grid((-5, 5, 10), (-5, 5, 9), (-2, 2, 6), E_GeV=[100.0])
     box = op.LocalBox((0, 0, 0), grid.shape)
     unknown_pad, in_grid_pad = op.unknown_mask_padded(grid, box, Cylinder(4.5, 1.8).bind(grid))
@@ -277,7 +277,7 @@ def test_streamed_row_chunks_give_the_csr_matrix(rows_per_chunk):
     exactly the entries of the CSR builder, scaled, for any chunk size; the PETSc matrix assembled
     from the chunks equals the one assembled from the CSR arrays."""
     from fpgal.boundary import Cylinder
-    from fpgal.transport import operator as op
+    from fpgal.transport import stencil as op
     from fpgal.transport.solver import DistributedGrid, KrylovSolver
     grid = Grid((-5, 5, 10), (-5, 5, 9), (-2, 2, 6), E_GeV=[100.0])
     box = op.LocalBox((0, 0, 0), grid.shape)
