@@ -1,12 +1,15 @@
-"""Input checks shared by the solvers: seeds, counts, positive numbers, spectra.
+"""Input checks shared by the solvers: seeds, counts, positive numbers, spectra; renamed keywords.
 
 Each raises ValueError (or TypeError for a wrong kind of object) naming the argument, the bad value
 (and where: the energy) and what was expected. Used by :func:`fpgal.sde.steady_state`,
-:func:`fpgal.sde.propagate` and :class:`fpgal.transport.TransportProblem`.
+:func:`fpgal.sde.propagate` and :class:`fpgal.transport.TransportProblem`. :func:`renamed_keywords`
+keeps an old keyword name of a public function working for one release (with a DeprecationWarning).
 """
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -74,3 +77,27 @@ def spectrum_values(spectrum: Callable, E_GeV) -> np.ndarray:
         raise ValueError(f"spectrum {spectrum!r} is NaN/inf at E_GeV={E_all[bad].tolist()}; "
                          "expected finite values in GeV^-1 cm^-3 s^-1")
     return out
+
+
+def renamed_keywords(**old_to_new: str) -> Callable[[Callable], Callable]:
+    """Decorator that keeps renamed keyword arguments working for one release.
+
+    ``@renamed_keywords(observer_kpc="sun_kpc")`` makes ``f(..., observer_kpc=x)`` call
+    ``f(..., sun_kpc=x)`` and warn with a DeprecationWarning naming the new keyword; passing both
+    names is a TypeError. Positional calls and the new keyword pass through untouched, and the
+    signature (``inspect.signature``, docs/api.md) is the new one.
+    """
+    def decorate(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(f"{func.__qualname__}() got both {old}= (deprecated) and {new}=; pass {new}= only")
+                warnings.warn(f"{func.__qualname__}(): the keyword {old}= is deprecated, use {new}= (same meaning)",
+                              DeprecationWarning, stacklevel=2)
+                kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+        return wrapper
+    return decorate

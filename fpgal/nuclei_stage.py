@@ -140,7 +140,7 @@ def sky_maps(cfg, cr_p, cr_he) -> dict[str, dict[str, np.ndarray]]:
             continue
         q = species_emissivities(cr_p, cr_he, E, xsec, particle, sk.helium_fraction)
         blocks.update({(particle, k): v for k, v in q.items()})
-    maps = stacked_skymaps(cr_p, builders.build_gas(cfg), blocks, sk.nside, observer_kpc=cfg.sun_kpc)
+    maps = stacked_skymaps(cr_p, builders.build_gas(cfg), blocks, sk.nside, sun_kpc=cfg.sun_kpc)
     out: dict[str, dict[str, np.ndarray]] = {}
     for (particle, k), m in maps.items():
         out.setdefault(particle, {})[k] = m

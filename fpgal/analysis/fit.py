@@ -45,6 +45,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from .. import units
+from ..checks import renamed_keywords
 from ..log import get_logger
 from ..spectra import SmoothBrokenPowerLaw, intensity_per_density, momentum_GeV
 from .crdata import DEFAULT_E_MAX_GeV, DEFAULT_E_MIN_GeV, FLUX_UNITS, PER_M2_TO_PER_CM2, CRData
@@ -122,14 +123,16 @@ class LocalBasis:
         return J_lis * E * (E + 2 * m) / (Es * (Es + 2 * m))
 
 
-def local_basis(cr, spectrum_ref: Callable, center_kpc: Sequence[float] = units.sun_position_kpc,
+@renamed_keywords(center_kpc="sun_kpc")
+def local_basis(cr, spectrum_ref: Callable, sun_kpc: Sequence[float] = units.sun_position_kpc,
                 radius_kpc: float = 0.1) -> LocalBasis:
     """G_loc(E) = n_loc(E)/S_ref(E) from a CRDensity solved with the source spectrum ``spectrum_ref``.
 
-    ``n_loc`` is ``cr.local_spectrum(center_kpc, radius_kpc)`` (GeV⁻¹ cm⁻³). ``exact`` is False when
-    ``cr.meta["energy_coupled"]`` is true.
+    ``n_loc`` is ``cr.local_spectrum(sun_kpc, radius_kpc)`` (GeV⁻¹ cm⁻³): the sphere around the Sun,
+    where the data are measured (``center_kpc`` is the deprecated old name of ``sun_kpc``). ``exact`` is
+    False when ``cr.meta["energy_coupled"]`` is true.
     """
-    n_loc = cr.local_spectrum(center_kpc=center_kpc, radius_kpc=radius_kpc)
+    n_loc = cr.local_spectrum(center_kpc=sun_kpc, radius_kpc=radius_kpc)
     S = np.asarray(spectrum_ref(cr.E_GeV), dtype=float)
     if np.any(~np.isfinite(S) | (S <= 0)):
         raise ValueError(f"local_basis: the reference spectrum is not positive at E_GeV = "
@@ -528,9 +531,10 @@ def fit_local_flux(basis: LocalBasis, data: Mapping[str, CRData] | Iterable[CRDa
                      nfev=int(res.nfev) + nfev_profiled, notes=notes, at_bound=at_bound)
 
 
+@renamed_keywords(center_kpc="sun_kpc")
 def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, spectrum_ref: Callable, *,
                   initial: SmoothBrokenPowerLaw | None = None, free: Sequence[str] = DEFAULT_FREE,
-                  center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1,
+                  sun_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1,
                   E_min_GeV: float = DEFAULT_E_MIN_GeV, E_max_GeV: float = DEFAULT_E_MAX_GeV,
                   errors: str = "mean", phi_GV: float = 0.0, scale_errors: bool = True,
                   bounds: Mapping[str, tuple[float, float]] | None = None) -> FitResult:
@@ -544,7 +548,8 @@ def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, sp
     initial : start values and fixed parameters (default: ``spectrum_ref`` if it is a
         SmoothBrokenPowerLaw, else ``SmoothBrokenPowerLaw()`` with the paper-like defaults)
     free : parameters to fit (fields of SmoothBrokenPowerLaw)
-    center_kpc, radius_kpc : the local sphere (the Sun's position, 0.1 kpc)
+    sun_kpc, radius_kpc : the local sphere (centre: the Sun, default :data:`fpgal.units.sun_position_kpc`;
+        radius 0.1 kpc); ``center_kpc`` is the deprecated old name of ``sun_kpc``
     E_min_GeV, E_max_GeV : fit window in kinetic energy
     errors : ``"mean"``, ``"side"`` or ``"max"`` (asymmetric errors, see ``CRData.sigma``)
     phi_GV : force-field modulation potential (0 = none)
@@ -558,22 +563,24 @@ def fit_injection(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData, sp
     if initial is None:
         initial = spectrum_ref if isinstance(spectrum_ref, SmoothBrokenPowerLaw) else SmoothBrokenPowerLaw(
             mass_GeV=cr.mass_GeV)
-    basis = local_basis(cr, spectrum_ref, center_kpc, radius_kpc)
+    basis = local_basis(cr, spectrum_ref, sun_kpc, radius_kpc)
     return fit_local_flux(basis, data, initial, spectrum_ref=spectrum_ref, free=free, E_min_GeV=E_min_GeV,
                           E_max_GeV=E_max_GeV, errors=errors, phi_GV=phi_GV, scale_errors=scale_errors,
                           bounds=bounds)
 
 
+@renamed_keywords(center_kpc="sun_kpc")
 def fixed_spectrum_result(cr, data: Mapping[str, CRData] | Iterable[CRData] | CRData,
                           spectrum: Callable, spectrum_ref: Callable, *,
-                          center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1,
+                          sun_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1,
                           E_min_GeV: float = DEFAULT_E_MIN_GeV, E_max_GeV: float = DEFAULT_E_MAX_GeV,
                           errors: str = "mean", phi_GV: float = 0.0) -> dict[str, Any]:
     """χ² of a given spectrum (no fit) against the data, e.g. to compare ε runs with one shared Q(p).
 
-    Returns ``{"chi2", "n_points", "chi2_by_experiment": {label: {"chi2", "n"}}}``.
+    Returns ``{"chi2", "n_points", "chi2_by_experiment": {label: {"chi2", "n"}}}``; ``sun_kpc`` and
+    ``radius_kpc`` as in :func:`fit_injection`.
     """
-    basis = local_basis(cr, spectrum_ref, center_kpc, radius_kpc)
+    basis = local_basis(cr, spectrum_ref, sun_kpc, radius_kpc)
     lo, hi = basis.E_range_GeV
     out: dict[str, dict[str, float]] = {}
     total, n = 0.0, 0
@@ -606,8 +613,9 @@ KNEE_START = dict(R_knee_GV=3.0e6, alpha3=-3.0, w_knee=0.1)
 KNEE_RANGE_GV = (3.0e5, 3.0e7)          # the knee rigidity is kept inside this range
 
 
+@renamed_keywords(center_kpc="sun_kpc")
 def species_basis(cr_p, spectrum_ref_p: Callable, species: str = "H",
-                  center_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1) -> LocalBasis:
+                  sun_kpc: Sequence[float] = units.sun_position_kpc, radius_kpc: float = 0.1) -> LocalBasis:
     """G_loc of ``species`` from a proton solution: for X ≠ H the proton G_loc re-labelled in rigidity,
 
     G_X(E_X(R)) = G_p(E_p(R))  (:func:`fpgal.relabel.relabel_in_rigidity`, pure diffusion only),
@@ -618,10 +626,10 @@ def species_basis(cr_p, spectrum_ref_p: Callable, species: str = "H",
     from ..species import species_info
     sp = species_info(species)
     if sp.symbol == "H":
-        return local_basis(cr_p, spectrum_ref_p, center_kpc, radius_kpc)
+        return local_basis(cr_p, spectrum_ref_p, sun_kpc, radius_kpc)
     unit = lambda E: np.ones_like(np.asarray(E, dtype=float))  # noqa: E731  (G = n / 1)
     cr_x = relabel_in_rigidity(cr_p, spectrum_ref_p, unit, sp)
-    return local_basis(cr_x, unit, center_kpc, radius_kpc)
+    return local_basis(cr_x, unit, sun_kpc, radius_kpc)
 
 
 def species_window(E_min_GeV: float, E_max_GeV: float, species: str = "H") -> tuple[float, float]:

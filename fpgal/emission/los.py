@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..checks import renamed_keywords
 from .interp import trilinear
 from .sky import ray_box_interval
 
@@ -36,7 +37,8 @@ def checked_gas(gas: Callable[[np.ndarray], np.ndarray], xyz_kpc: np.ndarray) ->
     return n
 
 
-def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, step_kpc: float,
+@renamed_keywords(observer_kpc="sun_kpc")
+def los_integral(directions: np.ndarray, sun_kpc, lower_kpc, upper_kpc, step_kpc: float,
                  density: Callable[[np.ndarray], np.ndarray] | None = None,
                  field: np.ndarray | None = None, attenuation_kpc: np.ndarray | None = None,
                  dz_kpc: float | None = None, max_samples: int = 2_000_000) -> np.ndarray:
@@ -45,7 +47,7 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
     Parameters
     ----------
     directions : (n, 3) unit vectors (galactocentric frame, see :mod:`fpgal.emission.sky`).
-    observer_kpc : ray origin (3,) in kpc.
+    sun_kpc : ray origin, the observer (the Sun), (3,) in kpc (old name ``observer_kpc``).
     lower_kpc, upper_kpc : the box (3,) the rays are integrated through; ``field`` is cell-centred
         on this box with shape (nx, ny, nz, nE).
     step_kpc : largest step along the ray, kpc (> 0).
@@ -58,7 +60,7 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
         high latitude without refining the nearly horizontal rays.
     max_samples : samples per chunk × nE bound (memory).
     """
-    d, o = _checked_rays(directions, observer_kpc, step_kpc)
+    d, o = _checked_rays(directions, sun_kpc, step_kpc)
     lo = np.asarray(lower_kpc, dtype=float).reshape(3)
     hi = np.asarray(upper_kpc, dtype=float).reshape(3)
     spacing = None
@@ -89,7 +91,7 @@ def los_integral(directions: np.ndarray, observer_kpc, lower_kpc, upper_kpc, ste
     return out
 
 
-def _checked_rays(directions, observer_kpc, step_kpc: float) -> tuple[np.ndarray, np.ndarray]:
+def _checked_rays(directions, sun_kpc, step_kpc: float) -> tuple[np.ndarray, np.ndarray]:
     """The directions as an (n, 3) float array and the observer as (3,) kpc; ValueError naming a bad
     shape, a non-positive step or a non-finite observer."""
     d = np.asarray(directions, dtype=float)
@@ -97,9 +99,9 @@ def _checked_rays(directions, observer_kpc, step_kpc: float) -> tuple[np.ndarray
         raise ValueError(f"directions must have shape (n, 3), got {d.shape}")
     if not (np.isfinite(step_kpc) and step_kpc > 0):
         raise ValueError(f"step_kpc={step_kpc!r}: expected a positive step length in kpc")
-    o = np.asarray(observer_kpc, dtype=float).reshape(3)
+    o = np.asarray(sun_kpc, dtype=float).reshape(3)
     if not np.all(np.isfinite(o)):
-        raise ValueError(f"observer_kpc={o.tolist()}: expected three finite coordinates in kpc")
+        raise ValueError(f"sun_kpc={o.tolist()} (the observer): expected three finite coordinates in kpc")
     return d, o
 
 

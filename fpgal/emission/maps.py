@@ -15,6 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .. import units
+from ..checks import renamed_keywords
 from ..log import get_logger
 from ..result import CRDensity
 from .absorption import cmb_attenuation_length_kpc
@@ -30,8 +31,9 @@ def default_step_kpc(cr: CRDensity) -> float:
     return 0.5 * float(np.min(cr.grid.spacing_kpc))
 
 
+@renamed_keywords(observer_kpc="sun_kpc")
 def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, nside: int,
-           observer_kpc=units.sun_position_kpc, cross_section: str = "aafrag", particle: str = "gamma",
+           sun_kpc=units.sun_position_kpc, cross_section: str = "aafrag", particle: str = "gamma",
            helium_fraction: float = 0.1, cr_helium: CRDensity | None = None, absorption: bool = False,
            step_kpc: float | None = None, dz_kpc: float | None = 0.05, n_sub: int = 8, directions: np.ndarray | None = None,
            q: np.ndarray | None = None, timings: dict | None = None) -> np.ndarray:
@@ -44,7 +46,8 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
         NaN/inf or negative densities raise ValueError naming the model and the first bad point.
     E_gamma_GeV : energies of the maps [GeV].
     nside : HEALPix resolution (power of two).
-    observer_kpc : observer position (default: Sun at (−8.5, 0, 0) kpc).
+    sun_kpc : the observer, the Sun, (3,) kpc (default :data:`fpgal.units.sun_position_kpc`;
+        ``observer_kpc=`` is its deprecated old name).
     cross_section : 'aafrag' (default), 'kafexhiu' or 'kamae' (see :mod:`.cross_sections`).
     particle : 'gamma' or 'neutrino' (all flavours, ν + ν̄).
     helium_fraction : n_He / n_H of the gas (pHe channel), default 0.1.
@@ -61,7 +64,7 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
         negative CR densities are allowed (kept, reported in the log, not clipped).
     timings : optional dict that receives the wall time of each stage [s].
     """
-    E, obs, step = _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle, absorption, observer_kpc, step_kpc)
+    E, obs, step = _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle, absorption, sun_kpc, step_kpc)
     timings = {} if timings is None else timings
 
     if q is None and not absorption:
@@ -78,7 +81,7 @@ def skymap(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], E_gamma_GeV, 
                               directions, timings)
 
 
-def _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle: str, absorption: bool, observer_kpc,
+def _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle: str, absorption: bool, sun_kpc,
                            step_kpc) -> tuple[np.ndarray, np.ndarray, float]:
     """(E [GeV], observer (3,) kpc, LOS step kpc) of :func:`skymap`, or TypeError / ValueError naming the
     bad argument and what was expected."""
@@ -91,9 +94,9 @@ def _checked_skymap_inputs(cr, gas, E_gamma_GeV, particle: str, absorption: bool
         raise ValueError(f"particle={particle!r}: expected 'gamma' or 'neutrino'")
     if absorption and particle != "gamma":
         raise ValueError("absorption=True applies to gamma rays only (neutrinos are not absorbed)")
-    obs = np.asarray(observer_kpc, dtype=float)
+    obs = np.asarray(sun_kpc, dtype=float)
     if obs.shape != (3,) or not np.all(np.isfinite(obs)):
-        raise ValueError(f"observer_kpc={observer_kpc!r}: expected three finite coordinates in kpc")
+        raise ValueError(f"sun_kpc={sun_kpc!r} (the observer): expected three finite coordinates in kpc")
     step = default_step_kpc(cr) if step_kpc is None else float(step_kpc)
     if not (np.isfinite(step) and step > 0):
         raise ValueError(f"step_kpc={step_kpc!r}: expected a finite positive LOS step in kpc")
@@ -136,7 +139,9 @@ def _separable_skymap(cr, gas, E, nside, obs, cross_section, particle, helium_fr
     return sum(maps.values()), None
 
 
-def column_density(gas: Callable[[np.ndarray], np.ndarray], directions: np.ndarray, observer_kpc,
+@renamed_keywords(observer_kpc="sun_kpc")
+def column_density(gas: Callable[[np.ndarray], np.ndarray], directions: np.ndarray, sun_kpc,
                    lower_kpc, upper_kpc, step_kpc: float) -> np.ndarray:
-    """Hydrogen column density N_H = ∫ n_H ds [cm⁻²] along directions (n, 3), inside the box."""
-    return los_integral(directions, observer_kpc, lower_kpc, upper_kpc, step_kpc, density=gas)[0] * units.kpc_cm
+    """Hydrogen column density N_H = ∫ n_H ds [cm⁻²] along directions (n, 3) from the observer at
+    ``sun_kpc`` (old name ``observer_kpc``), inside the box."""
+    return los_integral(directions, sun_kpc, lower_kpc, upper_kpc, step_kpc, density=gas)[0] * units.kpc_cm

@@ -24,6 +24,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .. import units
+from ..checks import renamed_keywords
 from ..result import CRDensity
 from .cross_sections import MASS_GeV
 from .emissivity import _checked_density, apply_to, check_energies, factorized_parts, production_matrix
@@ -84,8 +85,9 @@ def species_emissivities(cr_p: CRDensity, cr_helium: CRDensity | None, E_GeV, cr
     return out
 
 
+@renamed_keywords(observer_kpc="sun_kpc")
 def stacked_skymaps(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], blocks: Mapping[str, tuple], nside: int,
-                    observer_kpc=units.sun_position_kpc, directions: np.ndarray | None = None,
+                    sun_kpc=units.sun_position_kpc, directions: np.ndarray | None = None,
                     step_kpc: float | None = None, dz_kpc: float | None = 0.05) -> dict[str, np.ndarray]:
     """Maps of several emissivities ``{name: (coeffs, fields)}`` (q = coeffs @ fields on ``cr``'s grid) from one
     line-of-sight pass (no absorption). The LOS integral is linear in q, so only the distinct spatial fields
@@ -102,22 +104,24 @@ def stacked_skymaps(cr: CRDensity, gas: Callable[[np.ndarray], np.ndarray], bloc
                 unique.append(f)
             rows.append(index[key])
         where[name] = rows
-    los = skymap(cr, gas, np.ones(len(unique)), nside, observer_kpc=observer_kpc, q=np.stack(unique),
+    los = skymap(cr, gas, np.ones(len(unique)), nside, sun_kpc=sun_kpc, q=np.stack(unique),
                  directions=directions, step_kpc=step_kpc, dz_kpc=dz_kpc)
     return {name: np.asarray(blocks[name][0], dtype=float) @ los[rows] for name, rows in where.items()}
 
 
+@renamed_keywords(observer_kpc="sun_kpc")
 def species_skymaps(cr_p: CRDensity, cr_helium: CRDensity | None, gas: Callable[[np.ndarray], np.ndarray],
-                    E_GeV, nside: int, observer_kpc=units.sun_position_kpc, cross_section: str = "aafrag",
+                    E_GeV, nside: int, sun_kpc=units.sun_position_kpc, cross_section: str = "aafrag",
                     particle: str = "gamma", helium_fraction: float = 0.1, n_sub: int = 8,
                     directions: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """HEALPix maps (nE, npix) [GeV⁻¹ cm⁻² s⁻¹ sr⁻¹] of ``{"p": ..., "He": ..., "total": ...}``.
 
     Without ``cr_helium`` only ``"p"`` and ``"total"`` (equal) are returned. One LOS pass for both species.
+    ``sun_kpc`` is the observer (old name ``observer_kpc``), default :data:`fpgal.units.sun_position_kpc`.
     """
     E = check_energies(E_GeV)
     q = species_emissivities(cr_p, cr_helium, E, cross_section, particle, helium_fraction, n_sub)
-    return with_total(stacked_skymaps(cr_p, gas, q, nside, observer_kpc, directions))
+    return with_total(stacked_skymaps(cr_p, gas, q, nside, sun_kpc, directions))
 
 
 def with_total(maps: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:

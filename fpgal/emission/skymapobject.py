@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import units as _units
+from ..checks import renamed_keywords
 from .products import INTENSITY_UNITS, WINDOWS, SkyWindow, load_h5, maps_at, regional_spectrum, save_fits, save_h5
 
 
@@ -49,13 +50,15 @@ class SkyMap:
         object.__setattr__(self, "E_GeV", E)
 
     @classmethod
+    @renamed_keywords(observer_kpc="sun_kpc")
     def compute(cls, cr, gas, E_GeV, nside: int, **options) -> "SkyMap":
-        """Line-of-sight maps of ``cr`` on ``gas`` (every keyword of :func:`fpgal.emission.skymap`)."""
+        """Line-of-sight maps of ``cr`` on ``gas`` (every keyword of :func:`fpgal.emission.skymap`). The
+        observer goes into ``meta["observer_kpc"]`` (the name of the file attribute)."""
         from .maps import skymap
         timings: dict = {}
         maps = skymap(cr, gas, E_GeV, nside, timings=timings, **options)
         meta = {"epsilon": cr.meta.get("epsilon", float("nan")), "gas": repr(gas), "timings_s": timings,
-                "observer_kpc": list(np.asarray(options.get("observer_kpc", _units.sun_position_kpc), dtype=float))}
+                "observer_kpc": list(np.asarray(options.get("sun_kpc", _units.sun_position_kpc), dtype=float))}
         return cls(maps, E_GeV, particle=options.get("particle", "gamma"), meta=meta)
 
     @property

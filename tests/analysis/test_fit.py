@@ -77,7 +77,7 @@ def test_local_basis_is_the_known_G_and_interpolates_it():
 def test_fit_recovers_known_parameters_within_errors(rng):
     cr = make_cr()
     data = synthetic_data(rng)
-    fit = fit_injection(cr, data, REF, initial=START, free=FREE, center_kpc=SUN, E_min_GeV=10.0,
+    fit = fit_injection(cr, data, REF, initial=START, free=FREE, sun_kpc=SUN, E_min_GeV=10.0,
                         E_max_GeV=3.0e6)
     assert fit.success and fit.exact
     assert fit.dof == 80 - 5
@@ -89,7 +89,7 @@ def test_fit_recovers_known_parameters_within_errors(rng):
     d = json.loads(json.dumps(fit.to_dict()))
     assert d["dof"] == 75 and set(d["values"]) == set(FREE) and d["exact"] is True
     # symmetric errors: the side-dependent error model gives the same minimum
-    side = fit_injection(cr, data, REF, initial=START, free=FREE, center_kpc=SUN, errors="side")
+    side = fit_injection(cr, data, REF, initial=START, free=FREE, sun_kpc=SUN, errors="side")
     assert side.chi2 == pytest.approx(fit.chi2, rel=1e-6)
 
 
@@ -112,7 +112,7 @@ def test_error_estimates_are_calibrated_over_realizations():
 def test_noise_free_fit_is_exact_and_rescaling_reproduces_the_true_density():
     cr = make_cr()
     data = synthetic_data(None, rel_sigma=0.01, noise=False)
-    fit = fit_injection(cr, data, REF, initial=START, center_kpc=SUN)
+    fit = fit_injection(cr, data, REF, initial=START, sun_kpc=SUN)
     for p in FREE:
         assert fit.values[p] == pytest.approx(getattr(TRUE, p), rel=2e-3), p
     assert fit.chi2 < 1e-2

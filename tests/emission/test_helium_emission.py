@@ -68,20 +68,20 @@ def test_species_maps_add_up_and_match_the_joint_emissivity():
     cr_he = fpgal.relabel.relabel_in_rigidity(cr_p, lambda e: (e / 10) ** -2.7, lambda e: 0.08 * (e / 20) ** -2.6)
     dirs = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.6, 0.6, 0.52915026], [-1.0, 0.0, 0.0]])
     gas = Uniform(1.0)
-    maps = species_skymaps(cr_p, cr_he, gas, E, nside=1, directions=dirs, observer_kpc=(-8.5, 0, 0))
+    maps = species_skymaps(cr_p, cr_he, gas, E, nside=1, directions=dirs, sun_kpc=(-8.5, 0, 0))
     np.testing.assert_allclose(maps["total"], maps["p"] + maps["He"], rtol=1e-14)
     # the full-emissivity path (q given: one LOS component per energy) against the two-field separable one
     q_joint = emissivity(cr_p, E, cr_helium=cr_he)
-    joint = skymap(cr_p, gas, E, 1, observer_kpc=(-8.5, 0, 0), q=q_joint, directions=dirs)
-    assert np.allclose(skymap(cr_p, gas, E, 1, observer_kpc=(-8.5, 0, 0), cr_helium=cr_he, directions=dirs), joint,
+    joint = skymap(cr_p, gas, E, 1, sun_kpc=(-8.5, 0, 0), q=q_joint, directions=dirs)
+    assert np.allclose(skymap(cr_p, gas, E, 1, sun_kpc=(-8.5, 0, 0), cr_helium=cr_he, directions=dirs), joint,
                        rtol=1e-10)
     np.testing.assert_allclose(maps["total"], joint, rtol=1e-10)
-    p_only = skymap(cr_p, gas, E, 1, observer_kpc=(-8.5, 0, 0), q=emissivity(cr_p, E), directions=dirs)
+    p_only = skymap(cr_p, gas, E, 1, sun_kpc=(-8.5, 0, 0), q=emissivity(cr_p, E), directions=dirs)
     np.testing.assert_allclose(maps["p"], p_only, rtol=1e-10)
     assert np.all(maps["He"] > 0.05 * maps["p"])
     # a general (expanded) proton density takes the per-energy path and gives the same maps
     general = fpgal.CRDensity(g, np.array(cr_p.density))
-    gm = species_skymaps(general, cr_he, gas, E, nside=1, directions=dirs, observer_kpc=(-8.5, 0, 0))
+    gm = species_skymaps(general, cr_he, gas, E, nside=1, directions=dirs, sun_kpc=(-8.5, 0, 0))
     np.testing.assert_allclose(gm["p"], maps["p"], rtol=1e-10)
     # without helium: p only, total = p
     solo = species_skymaps(cr_p, None, gas, E, nside=1, directions=dirs)

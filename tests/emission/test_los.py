@@ -34,7 +34,7 @@ def test_uniform_box_equals_emissivity_times_path(cr_obs=(-8.5, 0.3, 0.1)):
     cr = uniform_cr()
     E = [1e3, 1e5]
     n_H, f_He = 0.8, 0.1
-    m = skymap(cr, G.Uniform(n_H), E, nside=8, observer_kpc=cr_obs, helium_fraction=f_He)
+    m = skymap(cr, G.Uniform(n_H), E, nside=8, sun_kpc=cr_obs, helium_fraction=f_He)
     _, L = ray_box_interval(cr_obs, pixel_directions(8), cr.grid.lower_kpc, cr.grid.upper_kpc)
     for k, e in enumerate(E):
         expected = n_H * _independent_q(e, f_He) * L * KPC_CM_4PI
@@ -105,8 +105,8 @@ def test_cmb_absorption_in_uniform_box():
     cr = uniform_cr()
     E = [2e6]
     obs = (-8.5, 0.0, 0.0)
-    m0 = skymap(cr, G.Uniform(1.0), E, nside=4, observer_kpc=obs, helium_fraction=0.0)
-    m1 = skymap(cr, G.Uniform(1.0), E, nside=4, observer_kpc=obs, helium_fraction=0.0, absorption=True)
+    m0 = skymap(cr, G.Uniform(1.0), E, nside=4, sun_kpc=obs, helium_fraction=0.0)
+    m1 = skymap(cr, G.Uniform(1.0), E, nside=4, sun_kpc=obs, helium_fraction=0.0, absorption=True)
     _, L = ray_box_interval(obs, pixel_directions(4), cr.grid.lower_kpc, cr.grid.upper_kpc)
     lam = cmb_attenuation_length_kpc(E)[0]
     np.testing.assert_allclose(m1[0] / m0[0], lam / L * (1 - np.exp(-L / lam)), rtol=1e-3)
@@ -118,7 +118,7 @@ def test_bad_inputs():
     cr = uniform_cr()
     with pytest.raises(ValueError, match="nside=12"):
         skymap(cr, G.Uniform(1.0), [1e3], nside=12)
-    with pytest.raises(ValueError, match="observer_kpc"):
-        skymap(cr, G.Uniform(1.0), [1e3], nside=4, observer_kpc=(1.0, 2.0))
+    with pytest.raises(ValueError, match="sun_kpc"):
+        skymap(cr, G.Uniform(1.0), [1e3], nside=4, sun_kpc=(1.0, 2.0))
     with pytest.raises(ValueError, match="particle='photon'"):
         skymap(cr, G.Uniform(1.0), [1e3], nside=4, particle="photon")

@@ -13,8 +13,8 @@ from emission_testlib import uniform_cr
 
 def test_skymap_object_carries_its_axes_and_round_trips(tmp_path):
     cr, obs, E = uniform_cr(), (-8.5, 0.3, 0.1), [1e3, 1e5]
-    sky = SkyMap.compute(cr, G.Uniform(0.8), E, nside=8, observer_kpc=obs)
-    np.testing.assert_allclose(sky.intensity, skymap(cr, G.Uniform(0.8), E, nside=8, observer_kpc=obs), rtol=1e-12)
+    sky = SkyMap.compute(cr, G.Uniform(0.8), E, nside=8, sun_kpc=obs)
+    np.testing.assert_allclose(sky.intensity, skymap(cr, G.Uniform(0.8), E, nside=8, sun_kpc=obs), rtol=1e-12)
     assert sky.nside == 8 and sky.particle == "gamma" and sky.units == "GeV^-1 cm^-2 s^-1 sr^-1"
     assert sky.meta["observer_kpc"] == list(obs) and sum(sky.meta["timings_s"].values()) > 0
     # uniform CRs and gas: the intensity along a ray is proportional to its path length in the box

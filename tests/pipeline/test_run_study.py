@@ -62,7 +62,7 @@ def test_run_study_products_and_resume(tmp_path):
     cr_fit = rescale_from_fit_json(cr_ref, out / "fit/fit_eps_0.1.json", builders.build_spectrum(cfg))
     from fpgal import emission
     sk = cfg.skymap
-    direct = {name: emission.skymap(c, builders.build_gas(cfg), E_maps, sk.nside, observer_kpc=cfg.sun_kpc,
+    direct = {name: emission.skymap(c, builders.build_gas(cfg), E_maps, sk.nside, sun_kpc=cfg.sun_kpc,
                                     cross_section=sk.cross_section, particle=sk.particle,
                                     helium_fraction=sk.helium_fraction)
               for name, c in (("fit", cr_fit), ("ref", cr_ref))}

@@ -211,7 +211,7 @@ def test_skymap_refuses_nan_or_negative_gas(value, shown):
     cr = _cr()
     q = np.ones((2,) + cr.grid.shape)     # precomputed emissivity: the gas check alone
     with pytest.raises(ValueError) as info:
-        skymap(cr, BadGas(value), [100.0, 1000.0], nside=1, observer_kpc=(-3.0, 0.0, 0.0), directions=DIRS, q=q)
+        skymap(cr, BadGas(value), [100.0, 1000.0], nside=1, sun_kpc=(-3.0, 0.0, 0.0), directions=DIRS, q=q)
     msg = str(info.value)
     assert f"gas model BadGas({value}) gives {shown} cm^-3 at (" in msg and ") kpc" in msg, msg
     x_first = float(msg.split(" at (")[1].split(",")[0])
@@ -223,7 +223,7 @@ def test_skymap_refuses_nan_or_negative_gas(value, shown):
 def test_skymap_good_gas_still_works():
     cr = _cr()
     q = np.ones((2,) + cr.grid.shape)
-    maps = skymap(cr, gasmod.Uniform(1.0), [100.0, 1000.0], nside=1, observer_kpc=(-3.0, 0.0, 0.0),
+    maps = skymap(cr, gasmod.Uniform(1.0), [100.0, 1000.0], nside=1, sun_kpc=(-3.0, 0.0, 0.0),
                   directions=DIRS, q=q)
     assert maps.shape == (2, 3) and np.all(np.isfinite(maps)) and np.all(maps > 0)
 

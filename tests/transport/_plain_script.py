@@ -32,7 +32,7 @@ lossy = fpgal.solve_steady(grid, tensor, source, lambda E: E ** -2.2, petsc_opti
                            losses=PPLosses(lambda x: np.full(len(x), 1.0), nuclear_factor=30.0))
 saved.append(str(lossy.save(out / "general.h5")))
 maps = fpgal.emission.skymap(cr, lambda x: np.exp(-np.abs(x[:, 2]) / 0.2), [10.0, 100.0], nside=4,
-                             observer_kpc=(-3.0, 0.0, 0.0), helium_fraction=0.0)
+                             sun_kpc=(-3.0, 0.0, 0.0), helium_fraction=0.0)
 try:
     cr.save(out / "factorized.h5" / "not_a_directory" / "x.h5")
     save_error = None

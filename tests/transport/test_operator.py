@@ -267,8 +267,8 @@ def test_energy_coupling_flag_set_by_the_solver_and_kept_in_the_file(tmp_path):
     loaded = CRDensity.load(coupled.save(tmp_path / "coupled.h5"))
     assert bool(loaded.meta["energy_coupled"]) is True
     near_center = (0.0, 0.0, 0.0)
-    assert local_basis(loaded, spec, center_kpc=near_center, radius_kpc=1.0).exact is False
-    assert local_basis(local, spec, center_kpc=near_center, radius_kpc=1.0).exact is True
+    assert local_basis(loaded, spec, sun_kpc=near_center, radius_kpc=1.0).exact is False
+    assert local_basis(local, spec, sun_kpc=near_center, radius_kpc=1.0).exact is True
 
 
 @pytest.mark.parametrize("rows_per_chunk", [1, 90, 10 ** 6])
