@@ -78,12 +78,12 @@ class Products:
         E = g.E_GeV[self.iE]
         n = cr.density[self.iE]
         out = {"residence_Myr": float(n.sum() * g.cell_volume_cm3 / (self.spectrum(E) * self.q_rel_cm3)) / units.Myr_s,
-               "sun": sun_density(cr, E)[0]}
+               "sun": sun_density(cr, E)[0], "sun_1kpc": sun_density(cr, E, 1.0)[0]}
         col = n.sum(axis=2) * g.spacing_kpc[2]
         for a, b in zip(R_EDGES_KPC[:-1], R_EDGES_KPC[1:]):
             m = (self.R >= a) & (self.R < b)
             out[f"col_{a:g}-{b:g}"] = float(col[m].mean())
-        sky = emission.skymap(cr, self.gas, [1000.0], 64, observer_kpc=self.cfg.sun_kpc, directions=self.dirs,
+        sky = emission.skymap(cr, self.gas, [1000.0], 64, self.cfg.sun_kpc, directions=self.dirs,
                               cross_section=self.cfg.skymap.cross_section)[0]
         for w, m in self.win.items():
             out[f"I_{w}"] = float(sky[m].mean())
@@ -99,7 +99,8 @@ def grid_result(cfg: Config, eps: float, out: Path) -> tuple[CRDensity, float]:
     return CRDensity.load(path), time.perf_counter() - t0
 
 
-def sde_replicas(cfg: Config, eps: float, grid, n_particles: int, replicas: int, seed: int, table_kpc: float):
+def sde_replicas(cfg: Config, eps: float, grid, n_particles: int, replicas: int, seed: int, table_kpc: float,
+                 max_steps: int = 10_000_000):
     """(fine, coarse) CRDensity lists of the replicas and the step choice."""
     tensor = builders.build_tensor(cfg, eps)
     t0 = time.perf_counter()
@@ -109,7 +110,7 @@ def sde_replicas(cfg: Config, eps: float, grid, n_particles: int, replicas: int,
     choice = default_step(tab.spatial, grid, boundary, table_kpc)
     t_tab = time.perf_counter() - t0
     fine, coarse = [], []
-    common = dict(boundary=boundary, richardson=False, comm=None, E_ref_GeV=E_REF_GEV)
+    common = dict(boundary=boundary, richardson=False, comm=None, E_ref_GeV=E_REF_GEV, max_steps=max_steps)
     for k in range(replicas):
         s = (seed, k)
         fine.append(steady_state(grid, tab, builders.build_source(cfg), builders.build_spectrum(cfg),
@@ -136,7 +137,7 @@ def run_eps(cfg, eps, args, out, products) -> dict:
     grid = grid_cr.grid
     t0, c0 = time.perf_counter(), time.process_time()
     fine, coarse, choice, t_tab = sde_replicas(cfg, eps, grid, args.n_particles, args.replicas, args.seed,
-                                               args.table_kpc)
+                                               args.table_kpc, args.max_steps)
     t_sde, cpu_sde = time.perf_counter() - t0, time.process_time() - c0
     pf = [products(c) for c in fine]
     pc = [products(c) for c in coarse]
@@ -163,7 +164,8 @@ def print_tables(results: list[dict]) -> None:
         print(f"| {r['eps']:g} | {c['gradient_length_kpc']:.3f} | {c['step_kpc']:.4f} ({c['limited_by']}) | "
               f"{math.sqrt(2) * c['step_kpc']:.4f} | {r['n']} ({r['K']} replicas) | {r['steps']:.3g} | "
               f"{r['cpu_sde']:.0f} | {r['t_sde']:.0f} ({r['t_tab']:.0f}) | {r['t_grid']:.0f} |")
-    names = {"residence_Myr": "mean residence at 1 TeV [Myr]", "sun": "Sun, 0.5 kpc sphere, 1 TeV [GeV⁻¹ cm⁻³]"}
+    names = {"residence_Myr": "mean residence at 1 TeV [Myr]", "sun": "Sun, 0.5 kpc sphere, 1 TeV [GeV⁻¹ cm⁻³]",
+             "sun_1kpc": "Sun, 1 kpc sphere, 1 TeV [GeV⁻¹ cm⁻³]"}
     for r in results:
         K = r["K"]
         print(f"\n### ε = {r['eps']:g}  (errors: 1σ from {K} replicas; grid/SDE − 1 with its 95 % interval "
@@ -186,6 +188,28 @@ def print_tables(results: list[dict]) -> None:
         print(f"\n(particles not absorbed at max_steps: {100 * r['not_absorbed']:.2g} %)")
 
 
+def finding_iii(results: list[dict]) -> None:
+    """Finding (iii) from the SDE and from the grid, the same way: I_w(0.01)/I_w(0.001) with each ε's map
+    normalised to the local density (the fit's role), here the 1 kpc sphere around the Sun (the 0.5 kpc
+    one is too noisy for the SDE); errors: the replica errors of the four SDE numbers in quadrature."""
+    by_eps = {r["eps"]: r["rows"] for r in results}
+    if 0.01 not in by_eps or 0.001 not in by_eps:
+        return
+    a, b = by_eps[0.01], by_eps[0.001]
+    print("\n### Finding (iii): I(0.01)/I(0.001), each normalised to n⊙ (1 kpc sphere), 1 TeV\n")
+    print("| window | SDE ℓ | grid 0.25 kpc | grid/SDE − 1 |")
+    print("|---|---|---|---|")
+    for w in WINDOWS:
+        key = f"I_{w}"
+        vals = [(a[key], a["sun_1kpc"]), (b[key], b["sun_1kpc"])]
+        (ia, ia_e), (na, na_e) = (v["fine"] for v in vals[0])
+        (ib, ib_e), (nb, nb_e) = (v["fine"] for v in vals[1])
+        sde = (ia / na) / (ib / nb)
+        rel = math.sqrt((ia_e / ia) ** 2 + (na_e / na) ** 2 + (ib_e / ib) ** 2 + (nb_e / nb) ** 2)
+        grid = (a[key]["grid"] / a["sun_1kpc"]["grid"]) / (b[key]["grid"] / b["sun_1kpc"]["grid"])
+        print(f"| {w} | {sde:.3f} ± {sde * rel:.3f} | {grid:.3f} | {100 * (grid / sde - 1):+.1f} ± {100 * rel:.1f} % |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="sde_vs_grid-output", help="folder for the cached grid solutions")
@@ -196,6 +220,8 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--table-kpc", type=float, default=0.125, help="lookup-table spacing (half the cell)")
+    ap.add_argument("--max-steps", type=int, default=10_000_000,
+                    help="steps after which a particle still inside is given up (counted as not absorbed)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -212,6 +238,7 @@ def main() -> None:
     results = [json.loads(p.read_text()) for p in sorted(out.glob("sde_vs_grid_eps_*.json"),
                                                          key=lambda p: -float(p.stem.rsplit("_", 1)[1]))]
     print_tables(results)
+    finding_iii(results)
 
 
 if __name__ == "__main__":

@@ -370,7 +370,7 @@ def _write_json(path: Path, payload: dict) -> None:
 
 # ------------------------------------------------------------------------------------------ checks at the door
 ALL_STAGES = ("fields", "solve", "sde", "fit", "nuclei", "skymap", "ratios", "spectra", "mesh_error", "summary")
-#: fpgal's temporary files (:func:`fpgal.io.atomic_path`: ``.<name>.<8 random characters>.partial``)
+#: fpgal's temporary files (:func:`fpgal.files.atomic_path`: ``.<name>.<8 random characters>.partial``)
 PARTIAL_FILE = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.partial$")
 
 

@@ -309,7 +309,7 @@ def summary_lines(s: dict) -> list[str]:
 
 def write_outputs(out: Path, hist: np.ndarray, summary: dict, err: np.ndarray | None = None) -> None:
     """Write the histogram (float64, C order), for the SDE its 1σ per cell, and the summary, atomically."""
-    from ..io import atomic_path
+    from ..files import atomic_path
     out.mkdir(parents=True, exist_ok=True)
     arrays = {"residence_s_per_cell.npy": hist}
     if err is not None:
