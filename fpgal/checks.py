@@ -3,13 +3,15 @@
 Each raises ValueError (or TypeError for a wrong kind of object) naming the argument, the bad value
 (and where: the energy) and what was expected. Used by :func:`fpgal.sde.steady_state`,
 :func:`fpgal.sde.propagate` and :class:`fpgal.transport.TransportProblem`. :func:`renamed_keywords`
-keeps an old keyword name of a public function working for one release (with a DeprecationWarning).
+keeps an old keyword name of a public function working for one release (with a DeprecationWarning),
+:func:`renamed_module` an old module name.
 """
 from __future__ import annotations
 
 import functools
 import math
 import warnings
+from types import ModuleType
 from typing import Callable
 
 import numpy as np
@@ -101,3 +103,16 @@ def renamed_keywords(**old_to_new: str) -> Callable[[Callable], Callable]:
             return func(*args, **kwargs)
         return wrapper
     return decorate
+
+
+def renamed_module(old: str, new: ModuleType) -> Callable[[str], object]:
+    """The body of a deprecated alias module ``old`` of the renamed module ``new``, kept for one release:
+    warns (once, on import) with a DeprecationWarning naming ``new`` and returns the module-level
+    ``__getattr__`` that forwards every name to ``new``. Use: ``__getattr__ = renamed_module(__name__, new)``.
+    """
+    warnings.warn(f"{old} is deprecated: it was renamed {new.__name__} (import the same names from there)",
+                  DeprecationWarning, stacklevel=3)
+
+    def forward(name: str) -> object:
+        return getattr(new, name)
+    return forward

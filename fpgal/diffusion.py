@@ -69,7 +69,10 @@ class BrokenPowerLaw:
 
 
 class PowerLaw:
-    """``D(E) = D0 (E/E0)^δ`` in cm²/s."""
+    """A power-law *diffusion coefficient*: ``D(E) = D0 (E/E0)^δ`` in cm²/s.
+
+    Namesake: :class:`fpgal.spectra.PowerLaw` is a power-law source (injection) spectrum Q(E).
+    """
 
     def __init__(self, D0_cm2_s: float, E0_GeV: float = 1.0, delta: float = 0.5):
         self.D0_cm2_s = _positive("D0_cm2_s", D0_cm2_s, "PowerLaw")

@@ -176,7 +176,7 @@ def neutrino_products(cfg, E: np.ndarray, maps: dict, out_dir: Path) -> tuple[li
     """All-flavour ν maps (HDF5), all-sky per-flavour E²F, ratios to IceCube KRA-γ and the comparison plot; step 4."""
     from .config import to_toml
     from .emission import products
-    from .emission.data import load_icecube_galactic_plane
+    from .emission.skydata import load_icecube_galactic_plane
     from .emission.nuclei import icecube_ratio, per_flavour_all_sky_flux
     from .plots.spectra import plot_neutrino_comparison
     paths = [products.save_h5(out_dir / "neutrino_all_flavour_maps.h5", maps["total"], E,

@@ -243,7 +243,12 @@ def _wrapped_normal(delta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
 
 
 class Uniform(SourceDistribution):
-    """Constant density 1/V inside the box ``[lower, upper]`` (kpc), zero outside; ∫ = 1."""
+    """A uniform *CR source distribution*: constant density 1/V inside the box ``[lower, upper]``
+    (kpc), zero outside; ∫ = 1.
+
+    Namesakes: :class:`fpgal.fields.Uniform` is a uniform magnetic field,
+    :class:`fpgal.emission.gas.Uniform` a uniform gas density.
+    """
 
     def __init__(self, lower_kpc=(-1.0, -1.0, -1.0), upper_kpc=(1.0, 1.0, 1.0)):
         self.lower_kpc = np.asarray(lower_kpc, dtype=float)

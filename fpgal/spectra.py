@@ -141,7 +141,10 @@ class _Spectrum:
 
 @dataclass(frozen=True)
 class PowerLaw(_Spectrum):
-    """Single power law, ``Q(x) = Q0 (x/x0)^α`` in momentum (default) or kinetic energy.
+    """A power-law *source (injection) spectrum*: ``Q(x) = Q0 (x/x0)^α`` in momentum (default) or
+    kinetic energy.
+
+    Namesake: :class:`fpgal.diffusion.PowerLaw` is a power-law diffusion coefficient D(E).
 
     Parameters
     ----------

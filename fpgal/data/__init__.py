@@ -10,7 +10,7 @@ Every table is one plain-text file in the fpgal table format (``docs/data.md``):
 ``# key: value`` lines — all of :data:`HEADER_KEYS`, in that order — then whitespace-separated numeric
 rows with one value per name of the ``columns`` key. Units are stated in the header
 (``abscissa_units``, ``quantity_units``); the loaders (:mod:`fpgal.analysis.crdata`,
-:mod:`fpgal.emission.data`) convert to fpgal units. The packaged tables are generated from the
+:mod:`fpgal.emission.skydata`) convert to fpgal units. The packaged tables are generated from the
 published files by ``tools/import_reference_data.py``.
 """
 from __future__ import annotations

@@ -6,7 +6,7 @@
 
 Modules: :mod:`.gas` (n_H(x)), :mod:`.cross_sections` (dσ/dE via aafragpy), :mod:`.emissivity`
 (q per H nucleus), :mod:`.los` + :mod:`.sky` (rays through the grid), :mod:`.absorption` (γγ on the
-CMB), :mod:`.maps` (``skymap``), :mod:`.products` (windows, spectra, FITS/HDF5), :mod:`.data`
+CMB), :mod:`.maps` (``skymap``), :mod:`.products` (windows, spectra, FITS/HDF5), :mod:`.skydata`
 (LHAASO / Fermi-LAT / IceCube points), :mod:`.nuclei` (maps per CR species, p + He; neutrinos vs
 IceCube). See docs/emission.md.
 """

@@ -255,7 +255,11 @@ class Ferriere(GasModel):
 
 # ------------------------------------------------------------------------------------ simple models
 class Uniform(GasModel):
-    """Constant hydrogen density: ``n_H_per_cm3`` hydrogen nuclei per cm³, all in ``component`` (default HI).
+    """A uniform *gas model*: ``n_H_per_cm3`` hydrogen nuclei per cm³ everywhere, all in ``component``
+    (default HI).
+
+    Namesakes: :class:`fpgal.fields.Uniform` is a uniform magnetic field, :class:`fpgal.sources.Uniform`
+    a uniform CR source density in a box.
 
     For ``component="H2"`` the molecule density is n_H/2, so that ``gas(x) == n_H_per_cm3`` always.
     """

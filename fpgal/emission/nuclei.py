@@ -15,7 +15,7 @@ intensity is one third of the all-flavour one. The all-sky integrated per-flavou
     F(E) = (1/3) ∫ I_all(E, Ω) dΩ = (4π/3) ⟨I_all⟩_pixels   [GeV⁻¹ cm⁻² s⁻¹]
 
 (HEALPix pixels have equal area), compared as E² F with IceCube's Galactic-plane KRA-γ fits
-(Science 380, 1338 (2023); :func:`fpgal.emission.data.load_icecube_galactic_plane`).
+(Science 380, 1338 (2023); :func:`fpgal.emission.skydata.load_icecube_galactic_plane`).
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def icecube_ratio(E_GeV: np.ndarray, E2F_model: np.ndarray, reference, at_GeV: S
     The tables may be extended by up to a factor :data:`EXTEND` in energy beyond their ends along their
     last log-log segment (the IceCube tables end at 98.3 TeV; 100 TeV lies 1.7 % beyond).
 
-    ``reference``: a :class:`fpgal.emission.data.NeutrinoFlux`. Returns ``{"<E>": ratio, "<E>_lo": ratio
+    ``reference``: a :class:`fpgal.emission.skydata.NeutrinoFlux`. Returns ``{"<E>": ratio, "<E>_lo": ratio
     at IceCube's +1σ normalisation, "<E>_hi": at its −1σ}`` keyed by the energy in GeV (``f"{E:g}"``).
     """
     E, M = np.asarray(E_GeV, dtype=float), np.asarray(E2F_model, dtype=float)

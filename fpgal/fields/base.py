@@ -64,7 +64,11 @@ class Field:
 
 
 class Uniform(Field):
-    """Homogeneous field ``B_muG = (bx, by, bz)`` everywhere."""
+    """A uniform *magnetic field*: ``B_muG = (bx, by, bz)`` μG everywhere.
+
+    Namesakes: :class:`fpgal.sources.Uniform` is a uniform CR source density in a box,
+    :class:`fpgal.emission.gas.Uniform` a uniform gas density.
+    """
 
     def __init__(self, B_muG=(0.0, 0.0, 1.0)):
         B = np.asarray(B_muG, dtype=float)

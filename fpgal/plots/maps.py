@@ -83,7 +83,7 @@ def plot_ratio_map(r: np.ndarray, path: str | os.PathLike, title: str = "", cent
 def plot_regional_spectra(E_GeV: np.ndarray, spectra: Mapping[str, np.ndarray], path: str | os.PathLike,
                           data_points: Sequence = (), title: str = "", ylim: tuple | None = None) -> Path:
     """E² I vs E for model spectra (``{label: I(E)}``, I in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹) and measured points
-    (:class:`fpgal.emission.data.GammaPoints`)."""
+    (:class:`fpgal.emission.skydata.GammaPoints`)."""
     E = np.asarray(E_GeV, dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for label, I in spectra.items():
@@ -109,7 +109,7 @@ def plot_lhaaso_regions(E_GeV: np.ndarray, maps_by_run: Mapping[str, np.ndarray]
                         with_fermi: bool = True, data_dir=None) -> list[Path]:
     """Paper Fig. 5: inner and outer LHAASO windows, one curve per run (``{run label: maps (nE, npix)}``),
     with LHAASO-KM2A points (and Fermi-LAT on the inner panel)."""
-    from ..emission.data import load_fermi_ackermann2012, load_lhaaso_km2a
+    from ..emission.skydata import load_fermi_ackermann2012, load_lhaaso_km2a
     from ..emission.products import WINDOWS, regional_spectrum
     out = []
     for region in ("inner", "outer"):

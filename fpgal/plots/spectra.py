@@ -115,7 +115,7 @@ def _set_energy_axis(ax, sets: Sequence[CRData], E_range_GeV, E_window_GeV) -> N
 def plot_neutrino_comparison(E_GeV: np.ndarray, E2F_model: Mapping[str, np.ndarray], references: Sequence,
                              path: str | os.PathLike, title: str = "", dpi: int = 150) -> Path:
     """All-sky per-flavour E² F(E) [GeV cm⁻² s⁻¹]: model curves ``{label: E2F}`` and IceCube's KRA-γ fits
-    (:class:`fpgal.emission.data.NeutrinoFlux`) as lines with their normalisation bands."""
+    (:class:`fpgal.emission.skydata.NeutrinoFlux`) as lines with their normalisation bands."""
     E = np.asarray(E_GeV, dtype=float)
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     for i, ref in enumerate(references):

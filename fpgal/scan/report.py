@@ -99,7 +99,7 @@ def ratio_maps(cfg: Config, rows: dict, prefs: dict, out: Path) -> list[Path]:
 def best_spectra(cfg: Config, rows: dict, prefs: dict, out: Path) -> list[Path]:
     """Per LHAASO window: each model's window spectrum E²I(E) at its scanned ε nearest to its preferred ε, times
     the nuclei factor of that row (what its χ² compared), with the LHAASO-KM2A points."""
-    from ..emission.data import load_lhaaso_km2a
+    from ..emission.skydata import load_lhaaso_km2a
     from ..plots.maps import plot_regional_spectra
     from .rows import window_spectra
     curves: dict[str, dict] = {"inner": {}, "outer": {}}

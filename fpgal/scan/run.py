@@ -86,7 +86,7 @@ class Stages:
 def check_scan(cfg: Config) -> None:
     """Everything a scan reads, before any stage (collectively): each model's study
     (:func:`fpgal.pipeline.check_study`), and map energies that reach 1 TeV and the LHAASO points."""
-    from ..emission.data import load_lhaaso_km2a
+    from ..emission.skydata import load_lhaaso_km2a
     sk = cfg.skymap
     lo = min(min(sk.E_gamma_GeV), sk.spectrum_E_min_GeV)
     hi = max(max(sk.E_gamma_GeV), sk.spectrum_E_max_GeV)
@@ -197,7 +197,7 @@ class ScanResult:
 def run_scan(cfg: Config, petsc_options: dict | None = None, force: bool = False) -> ScanResult:
     """Run (or resume) the scan of ``cfg.scan.models`` × ``cfg.scan.epsilon`` and write ``scan.csv``,
     ``scan.md`` and the plots in ``cfg.output_dir`` (docs/scan.md)."""
-    from ..emission.data import load_lhaaso_km2a
+    from ..emission.skydata import load_lhaaso_km2a
     from .report import write_outputs
     pipeline.collective(lambda: check_scan(cfg))
     st = Stages(Path(cfg.output_dir), force)

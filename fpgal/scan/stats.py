@@ -32,7 +32,7 @@ def window_prediction(E_GeV: np.ndarray, I_window: np.ndarray, E_data_GeV: np.nd
 
 
 def sigma(points) -> np.ndarray:
-    """Symmetrised 1σ error ½ (σ_lo + σ_hi) of :class:`fpgal.emission.data.GammaPoints` (stat ⊕ sys per side)."""
+    """Symmetrised 1σ error ½ (σ_lo + σ_hi) of :class:`fpgal.emission.skydata.GammaPoints` (stat ⊕ sys per side)."""
     return 0.5 * (np.asarray(points.I_lo, dtype=float) + np.asarray(points.I_hi, dtype=float))
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -19,7 +20,6 @@ import numpy as np
 import pytest
 
 import fpgal
-import fpgal.files
 from fpgal import units
 from fpgal.analysis.crdata import CRData
 from fpgal.analysis.fit import fit_injection, fixed_spectrum_result, local_basis, species_basis
@@ -32,12 +32,20 @@ from fpgal.spectra import SmoothBrokenPowerLaw
 PACKAGE = Path(fpgal.__file__).resolve().parent
 
 
-def test_fpgal_io_is_a_deprecated_alias_of_fpgal_files(monkeypatch):
-    monkeypatch.delitem(sys.modules, "fpgal.io", raising=False)
-    with pytest.warns(DeprecationWarning, match=r"fpgal\.io .*renamed fpgal\.files"):
-        old = importlib.import_module("fpgal.io")
-    for name in ("atomic_h5", "atomic_path", "write_dataset", "write_provenance", "read_provenance", "versions"):
-        assert getattr(old, name) is getattr(fpgal.files, name)
+@pytest.mark.parametrize("old_name, new_name, names", [
+    ("fpgal.io", "fpgal.files",
+     ("atomic_h5", "atomic_path", "write_dataset", "write_provenance", "read_provenance", "versions")),
+    ("fpgal.emission.data", "fpgal.emission.skydata",
+     ("load_lhaaso_km2a", "load_fermi_ackermann2012", "load_icecube_galactic_plane", "GammaPoints", "LHAASO_FILES")),
+])
+def test_renamed_module_is_a_deprecated_alias(monkeypatch, old_name, new_name, names):
+    """Importing the old module warns naming the new one and hands out the new module's very objects."""
+    monkeypatch.delitem(sys.modules, old_name, raising=False)
+    with pytest.warns(DeprecationWarning, match=f"{old_name} is deprecated: it was renamed {new_name}"):
+        old = importlib.import_module(old_name)
+    new = importlib.import_module(new_name)
+    for name in names:
+        assert getattr(old, name) is getattr(new, name)
     with pytest.raises(AttributeError):
         old.no_such_name
 
@@ -148,4 +156,32 @@ def test_the_sun_has_one_parameter_name():
                 where = f"{path.relative_to(PACKAGE).as_posix()}:{node.name}"
                 found += [f"{where}({a.arg})" for a in args if a.arg == "observer_kpc"
                           or (a.arg == "center_kpc" and where not in OTHER_CENTRES)]
-    assert found == []
+    assert found == [], f"call the Sun / the observer sun_kpc (or list another centre in OTHER_CENTRES): {found}"
+
+
+# ------------------------------------------------------------------- public classes that share a name
+def _public_classes_by_name() -> dict[str, list[tuple[str, str]]]:
+    """{class name: [(module, docstring)]} of the public classes defined in fpgal/ (AST, no imports)."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:
+            if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
+                found.setdefault(node.name, []).append((module, ast.get_docstring(node) or ""))
+    return {name: places for name, places in found.items() if len(places) > 1}
+
+
+def test_namesake_classes_point_at_each_other():
+    """A class name used in two modules (fields/sources/gas ``Uniform``, diffusion/spectra ``PowerLaw``)
+    says what kind of object it is and names each namesake by a :class:`fpgal...` reference that
+    resolves to that very class."""
+    namesakes = _public_classes_by_name()
+    assert {"Uniform", "PowerLaw"} <= set(namesakes)
+    for name, places in namesakes.items():
+        classes = [getattr(importlib.import_module(module), name) for module, _ in places]
+        for cls, (module, doc) in zip(classes, places):
+            assert re.match(r"An? [\w -]*\*[\w ()-]+\*", doc), f"{module}.{name}: the docstring should start 'A ... *kind*'"
+            cited = [importlib.import_module(ref.rsplit(".", 1)[0]).__dict__.get(ref.rsplit(".", 1)[1])
+                     for ref in re.findall(r":class:`(fpgal(?:\.\w+)+)`", doc)]
+            missing = [f"{c.__module__}.{name}" for c in classes if c is not cls and c not in cited]
+            assert missing == [], f"{module}.{name} does not point at its namesakes {missing}"

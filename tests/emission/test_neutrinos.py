@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fpgal.emission.data import load_icecube_galactic_plane
+from fpgal.emission.skydata import load_icecube_galactic_plane
 from fpgal.emission.nuclei import icecube_ratio, per_flavour_all_sky_flux
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fpgal.emission import products as P
-from fpgal.emission.data import load_fermi_ackermann2012, load_lhaaso_km2a
+from fpgal.emission.skydata import load_fermi_ackermann2012, load_lhaaso_km2a
 
 
 def test_window_solid_angle():

@@ -1,4 +1,4 @@
-"""Gamma-ray and neutrino reference spectra (fpgal.emission.data) against the published numbers.
+"""Gamma-ray and neutrino reference spectra (fpgal.emission.skydata) against the published numbers.
 
 The published files in their original layouts are in tests/data/published_sample; fpgal reads its own
 packaged copies (fpgal/data/gamma_rays, fpgal/data/neutrinos) whose headers state the units.
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from fpgal.data import FORMAT, TableFormatError, write_table
-from fpgal.emission import data as D
+from fpgal.emission import skydata as D
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "published_sample"
 

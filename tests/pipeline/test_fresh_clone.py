@@ -102,7 +102,7 @@ def test_non_editable_install_carries_the_tables(clone, tmp_path):
     site = tmp_path / "site"
     _run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-index", "--target", str(site),
           str(wheel)], cwd=tmp_path, env=_env(tmp_path))
-    probe = ("import fpgal, fpgal.data as d; from fpgal.analysis import crdata; from fpgal.emission import data as e; "
+    probe = ("import fpgal, fpgal.data as d; from fpgal.analysis import crdata; from fpgal.emission import skydata as e; "
              "print(fpgal.__file__); print(d.data_dir()); print(len(crdata.list_experiments()), "
              "len(crdata.list_experiments(species='He')), e.load_lhaaso_km2a('inner').E_GeV.size); "
              "print(fpgal.Grid.from_mesh('milkyway-0.25kpc').shape)")

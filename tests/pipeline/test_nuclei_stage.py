@@ -45,7 +45,7 @@ def test_nuclei_stage_writes_the_summary_lines(tmp_path):
     tot, p, he = (np.array(nu["E2F_per_flavour_GeV_cm2_s"][k]) for k in ("total", "p", "He"))
     np.testing.assert_allclose(tot, p + he, rtol=1e-12)
     i = int(np.argmin(abs(E - 3e4)))
-    from fpgal.emission.data import load_icecube_galactic_plane
+    from fpgal.emission.skydata import load_icecube_galactic_plane
     ref = load_icecube_galactic_plane("kra5")
     ice = np.exp(np.interp(np.log(3e4), np.log(ref.E_GeV), np.log(ref.E2F)))
     assert float(m.group(1)) == pytest.approx(tot[i] / ice, rel=2e-3)

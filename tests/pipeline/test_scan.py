@@ -92,7 +92,7 @@ def test_scan_runs_resumes_and_reproduces_fpgal_run(scanned, tmp_path):
 def synthetic_lhaaso(tmp: Path, E: np.ndarray, spectra: dict, factor: float) -> Path:
     """A data folder: the shipped tables, with the LHAASO-KM2A intensities replaced by ``factor`` × the given
     window spectra at the LHAASO energies (LHAASO's own relative errors kept)."""
-    from fpgal.emission.data import LHAASO_FILES
+    from fpgal.emission.skydata import LHAASO_FILES
     from fpgal.scan.stats import window_prediction
     from fpgal.data import read_table
     folder = tmp / "synthetic_data"
@@ -132,7 +132,7 @@ def test_chi2_is_minimal_where_the_synthetic_data_came_from(scanned):
 
 def test_free_nuclei_factor_is_the_least_squares_scale():
     """f̂ minimises χ²(f): χ² at f̂ ± δ is larger, and f̂ matches a brute-force scan of f."""
-    from fpgal.emission.data import GammaPoints
+    from fpgal.emission.skydata import GammaPoints
     from fpgal.scan.stats import chi2_windows, window_prediction
     E = np.geomspace(1e3, 1e6, 6)
     I_model = {"inner": 1e-9 * (E / 1e3) ** -2.7, "outer": 4e-10 * (E / 1e3) ** -2.8}
