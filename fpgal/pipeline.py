@@ -218,7 +218,7 @@ def fit_stage(cfg: Config, cr_paths: dict[float, Path], out_dir: Path, plots: bo
     out_dir.mkdir(parents=True, exist_ok=True)
     fits, paths = {}, []
     for eps, path in cr_paths.items():
-        fit = fit_injection(load_cr(path), data, spectrum_ref, free=tuple(f.free), center_kpc=cfg.sun_kpc,
+        fit = fit_injection(load_cr(path), data, spectrum_ref, free=tuple(f.free), sun_kpc=cfg.sun_kpc,
                             radius_kpc=f.radius_kpc, E_min_GeV=f.E_min_GeV, E_max_GeV=f.E_max_GeV,
                             phi_GV=f.phi_GV)
         fits[eps] = fit
@@ -286,7 +286,7 @@ def skymap_stage(cfg: Config, cr_path: Path, fit_json: Path | None, out_dir: Pat
     E_maps = np.asarray(sk.E_gamma_GeV, dtype=float)
     E_spec = np.geomspace(sk.spectrum_E_min_GeV, sk.spectrum_E_max_GeV, sk.spectrum_n_E)
     E_all = np.unique(np.concatenate([E_maps, E_spec]))
-    maps = emission.skymap(cr, builders.build_gas(cfg), E_all, sk.nside, observer_kpc=cfg.sun_kpc,
+    maps = emission.skymap(cr, builders.build_gas(cfg), E_all, sk.nside, sun_kpc=cfg.sun_kpc,
                            cross_section=sk.cross_section, particle=sk.particle, helium_fraction=sk.helium_fraction)
     out_dir.mkdir(parents=True, exist_ok=True)
     attrs = {"epsilon": cr.meta.get("epsilon", float("nan")), "particle": sk.particle,

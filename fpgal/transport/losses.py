@@ -115,6 +115,9 @@ class CatastrophicRate(_UserLoss):
     kind = "catastrophic"
     _attr, _sign, _expected = "rate", 1.0, "loss rate must be finite and non-negative (s^-1)"
 
+    def __init__(self, rate: Callable):
+        super().__init__(rate)
+
     def rate_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         return self._values(xyz_kpc, E_GeV)
 
@@ -154,6 +157,9 @@ class ContinuousRate(_UserLoss):
 
     kind = "continuous"
     _attr, _sign, _expected = "edot", -1.0, "Ė must be finite and <= 0 (energy losses)"
+
+    def __init__(self, edot: Callable):
+        super().__init__(edot)
 
     def Edot_GeV_per_s(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         return self._values(xyz_kpc, E_GeV)
