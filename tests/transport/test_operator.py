@@ -351,7 +351,7 @@ def test_user_loss_terms_take_their_documented_keywords():
     xyz = np.array([[1.0, 2.0, 0.5], [-3.0, 0.0, 0.1]])
     rate = CatastrophicRate(rate=lambda x, E: 1e-15 * (1 + x[:, 0] ** 2))
     edot = ContinuousRate(edot=lambda x, E: -1e-16 * E * np.ones(len(x)))
-    np.testing.assert_array_equal(rate.rate_per_s(xyz, 10.0), [2e-15, 1e-14])
+    np.testing.assert_allclose(rate.rate_per_s(xyz, 10.0), [2e-15, 1e-14], rtol=1e-14)
     np.testing.assert_array_equal(edot.Edot_GeV_per_s(xyz, 10.0), [-1e-15, -1e-15])
     with pytest.raises(ValueError, match="non-negative"):
         CatastrophicRate(rate=lambda x, E: -np.ones(len(x))).rate_per_s(xyz, 10.0)
