@@ -277,3 +277,23 @@ def test_cli_errors(tiny_config, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "(40, 40, 8)" in err and "(80, 80, 16)" in err
     assert not (tmp_path / "y").exists()                      # checked before any work or output
+
+
+def test_annulus_ratios_and_benchmark_figure(tmp_path):
+    """Annulus column ratios: ×1.2 inside R < 3 kpc only is seen there and nowhere else; the error of a
+    column is the linear z-sum of the cell errors, annuli combine columns in quadrature."""
+    from fpgal.plots.benchmark import R_EDGES_KPC, annulus_ratios, plot_benchmark
+    rng = np.random.default_rng(3)
+    ref = rng.uniform(1.0, 2.0, bm.HIST_SHAPE)
+    xc = 0.5 * (bm.HIST_EDGES_KPC[0][1:] + bm.HIST_EDGES_KPC[0][:-1])
+    R = np.hypot(xc[:, None], xc[None, :])
+    hist = ref * np.where(R < 3.0, 1.2, 1.0)[:, :, None]
+    err = 0.01 * ref
+    ratio, sigma = annulus_ratios(hist, ref, err, bm.HIST_EDGES_KPC)
+    assert len(ratio) == len(R_EDGES_KPC) - 1
+    assert ratio[0] == pytest.approx(1.2) and np.allclose(ratio[1:], 1.0)
+    m = R < 3.0
+    assert sigma[0] == pytest.approx(np.sqrt((err.sum(axis=2)[m] ** 2).sum()) / ref.sum(axis=2)[m].sum())
+    png = plot_benchmark({"grid": (ref, None), "sde": (hist, err)}, bm.HIST_EDGES_KPC, tmp_path / "f.png", "t",
+                         {"grid": (1.0, None), "sde": (1.1, 0.1)})
+    assert png.stat().st_size > 10_000
