@@ -158,7 +158,8 @@ def write_summary(cfg: Config, out: Path, manifest: Manifest, path: Path) -> Pat
            "normalizes every ε to the same local flux, so global changes of the CR content partly cancel in the maps. "
            "A verdict that fails should be re-measured on a finer mesh (examples/icrc2025) and cross-checked with the "
            "SDE solver (`fpgal sde`, `fpgal compare`) before it is read as physics; nothing here is tuned to make a "
-           "finding hold.", "", "## Figures", ""]
+           "finding hold. For the default study both checks are made in docs/validation.md (§3: grid vs SDE at "
+           "every ε; §6: finding (iii) on 0.125 kpc cells).", "", "## Figures", ""]
     for name in ("fields", "fit", "nuclei", "ratios", "spectra") + tuple(k for k in e if k.startswith("skymap_")):
         for o in e.get(name, {}).get("outputs", []):
             if o.endswith(".png"):

@@ -159,6 +159,29 @@ def ito_increment(table, tlo, tinv_h, x, xi, dtau, out, S):
 
 
 @njit(cache=True)
+def ito_frame_increment(table, tlo, tinv_h, x, xi, dtau, out, S):
+    """Euler–Maruyama increment from a frame table with ∇·S (b, d∥, d⊥, ∇·S): (∇·S) dτ + √(2dτ) S^{1/2} ξ
+    with the symmetric root S^{1/2} ξ = √d⊥ ξ + (√d∥ − √d⊥)(b̂·ξ) b̂ of S = d⊥ I + (d∥ − d⊥) b̂ b̂ᵀ, b̂ the
+    renormalised interpolated direction; S (6,) receives the start point's tensor. Returns False if
+    d∥ or d⊥ ≤ 0 there (not positive definite)."""
+    v = np.empty(table.shape[3])
+    b = np.empty(3)
+    _direction(table, tlo, tinv_h, x[0], x[1], x[2], v, b)
+    dpar, dperp = v[3], v[4]
+    if not (dperp > 0.0 and dpar > 0.0):
+        return False
+    d = dpar - dperp
+    S[0], S[1], S[2] = dperp + d * b[0] * b[0], d * b[0] * b[1], d * b[0] * b[2]
+    S[3], S[4], S[5] = dperp + d * b[1] * b[1], d * b[1] * b[2], dperp + d * b[2] * b[2]
+    sp = math.sqrt(dperp)
+    c = (math.sqrt(dpar) - sp) * (b[0] * xi[0] + b[1] * xi[1] + b[2] * xi[2])
+    sq = math.sqrt(2.0 * dtau)
+    for a in range(3):
+        out[a] = v[5 + a] * dtau + sq * (sp * xi[a] + c * b[a])
+    return True
+
+
+@njit(cache=True)
 def _direction(frame, flo, finv_h, y0, y1, y2, v, b):
     """Unit b (signed) at a point from the frame table (ẑ where the interpolated b vanishes)."""
     trilinear_point(frame, flo, finv_h, y0, y1, y2, v)
@@ -174,7 +197,7 @@ def trace_line(frame, flo, finv_h, x, s, trace_step, out):
     """Move x the signed arc length s along dx/ds = b(x): ⌈|s|/trace_step⌉ equal Cash–Karp substeps."""
     n_sub = max(int(math.ceil(abs(s) / trace_step)), 1)
     h = s / n_sub
-    v = np.empty(5)
+    v = np.empty(frame.shape[3])
     k1, k2, k3 = np.empty(3), np.empty(3), np.empty(3)
     k4, k5, k6 = np.empty(3), np.empty(3), np.empty(3)
     y = np.empty(3)
@@ -206,7 +229,7 @@ def trace_line(frame, flo, finv_h, x, s, trace_step, out):
 def crpropa_move(frame, flo, finv_h, x, eta, xi, dtau, trace_step, out, S):
     """CRPropa DiffusionSDE step from x with the normals (η, ξ) into ``out``; S (6,) receives the start
     point's tensor d⊥ I + (d∥ − d⊥) b bᵀ (for the bridge). Returns the number of Cash–Karp substeps."""
-    v = np.empty(5)
+    v = np.empty(frame.shape[3])
     b = np.empty(3)
     _direction(frame, flo, finv_h, x[0], x[1], x[2], v, b)
     dpar, dperp = v[3], v[4]
@@ -234,7 +257,8 @@ def residence_chunk(x0, mode, table, tlo, tinv_h, dtau, n_steps, kind, bpar, bri
     """Inject the particles ``x0`` (N, 3) and follow each until it escapes or ``n_steps`` have passed,
     adding the steps' weights (in units of dτ) to ``hist[sub · n_cells + cell]``.
 
-    ``mode`` 0 = Itô (``table`` = S and ∇·S, 9 values per node), 1 = CRPropa (``table`` = b, d∥, d⊥).
+    ``mode`` 0 = Itô (``table`` = S and ∇·S, 9 values per node), 1 = CRPropa (``table`` = b, d∥, d⊥),
+    2 = Itô on a frame table with ∇·S (b, d∥, d⊥, ∇·S: 8 values per node).
     Returns (particle steps, particles not absorbed, most steps of one particle, substeps traced,
     first particle whose tensor was not positive definite or −1).
     """
@@ -259,8 +283,10 @@ def residence_chunk(x0, mode, table, tlo, tinv_h, dtau, n_steps, kind, bpar, bri
             if cell >= 0:
                 hist[offset + cell] += 0.5 if k == 0 else 1.0
             xi[0], xi[1], xi[2] = rng.standard_normal(), rng.standard_normal(), rng.standard_normal()
-            if mode == 0:
-                if not ito_increment(table, tlo, tinv_h, x, xi, dtau, dx, S):
+            if mode == 0 or mode == 2:
+                ok = (ito_increment(table, tlo, tinv_h, x, xi, dtau, dx, S) if mode == 0
+                      else ito_frame_increment(table, tlo, tinv_h, x, xi, dtau, dx, S))
+                if not ok:
                     return steps, not_absorbed, longest, substeps, p
                 for a in range(3):
                     x1[a] = x[a] + dx[a]
@@ -301,7 +327,7 @@ def boundary_parameters(boundary) -> tuple[int, np.ndarray]:
 
 def unsupported_reason(tensor, mode: str, boundary, estimator: str, losses) -> str | None:
     """Why the compiled kernels cannot run this set-up (None if they can)."""
-    from .table import TabulatedFrame, TabulatedTensor
+    from .table import TabulatedFrame, TabulatedFrameDivergence, TabulatedTensor
     if not HAVE_NUMBA:
         return "numba is not installed"
     if estimator != "residence":
@@ -310,10 +336,10 @@ def unsupported_reason(tensor, mode: str, boundary, estimator: str, losses) -> s
         return "losses (particle weights are tallied by the numpy engine only)"
     if boundary_parameters(boundary)[0] < 0:
         return f"boundary {boundary!r} (the kernels know fpgal.Box and fpgal.Cylinder)"
-    wanted = TabulatedTensor if mode == "ito" else TabulatedFrame
+    wanted = (TabulatedTensor, TabulatedFrameDivergence) if mode == "ito" else (TabulatedFrame,)
     if not isinstance(tensor, wanted):
-        return (f"tensor {tensor!r} is not a {wanted.__name__} (set lookup_spacing_kpc so that the "
-                f"{mode} kernel reads a lookup table)")
+        return (f"tensor {tensor!r} is not a {' or '.join(w.__name__ for w in wanted)} (set lookup_spacing_kpc "
+                f"so that the {mode} kernel reads a lookup table)")
     return None
 
 
@@ -337,12 +363,14 @@ def run_residence_chunk(x0_kpc: np.ndarray, tensor, mode: str, dtau_kpc2: float,
                         trace_step_kpc: float = 0.05) -> tuple[np.ndarray, dict]:
     """Residence histogram (n_sub · n_cells,) in units of dτ of the particles ``x0_kpc`` and run counts
     (``steps``, ``not_absorbed``, ``longest``, ``substeps``) by :func:`residence_chunk`."""
+    from .table import TabulatedTensor
     kind, bpar = boundary_parameters(boundary)
     table = tensor.values
+    kernel_mode = 1 if mode == "crpropa" else (0 if isinstance(tensor, TabulatedTensor) else 2)
     hist = np.zeros(int(n_sub) * grid.n_cells)
     x0 = np.ascontiguousarray(x0_kpc, dtype=float)
     steps, left, longest, substeps, bad = residence_chunk(
-        x0, 0 if mode == "ito" else 1, table, np.asarray(tensor.lower_kpc, dtype=float),
+        x0, kernel_mode, table, np.asarray(tensor.lower_kpc, dtype=float),
         1.0 / np.asarray(tensor.spacing_kpc, dtype=float), float(dtau_kpc2), int(n_steps), int(kind), bpar,
         bool(bridge), float(trace_step_kpc), np.asarray(grid.lower_kpc, dtype=float),
         np.asarray(grid.upper_kpc, dtype=float), 1.0 / np.asarray(grid.spacing_kpc, dtype=float),

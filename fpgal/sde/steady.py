@@ -357,14 +357,18 @@ def _checked_options(grid: Grid, tensor, spectrum, n_particles, seed, o: dict) -
 
 
 def lookup_table(tensor, mode: str, grid: Grid, spacing_kpc: float):
-    """The lookup table the particles read instead of ``tensor``: S and ∇·S (Itô,
-    :func:`~fpgal.sde.table.tabulate`) or the signed frame b, d∥, d⊥ (CRPropa mode,
-    :func:`~fpgal.sde.table.tabulate_frame`), on the grid's box with ``spacing_kpc`` between nodes."""
+    """The lookup table the particles read instead of ``tensor``, on the grid's box with ``spacing_kpc``
+    between nodes: for field-aligned tensors (a ``frame`` method) the frame b, d∥, d⊥ — with ∇·S for Itô
+    (:class:`~fpgal.sde.table.TabulatedFrameDivergence`), signed for CRPropa mode — so that the
+    anisotropy stays exact between nodes; for other tensors S and ∇·S (:func:`~fpgal.sde.table.tabulate`)."""
     if not is_separable(tensor):
         raise ValueError(f"lookup_spacing_kpc needs a separable tensor (energy_factor and spatial); got {tensor!r}")
+    has_frame = callable(getattr(tensor, "frame", None))
     if mode == "ito":
+        if has_frame:        # b̂ interpolated, S built from it: the anisotropy stays exact between nodes
+            return tabulate_frame(tensor, grid.lower_kpc, grid.upper_kpc, spacing_kpc, divergence=True)
         return tabulate(tensor, grid.lower_kpc, grid.upper_kpc, spacing_kpc)
-    if not callable(getattr(tensor, "frame", None)):
+    if not has_frame:
         raise TypeError(f"mode='crpropa' with lookup_spacing_kpc needs a field-aligned tensor with frame(); got {tensor!r}")
     return tabulate_frame(tensor, grid.lower_kpc, grid.upper_kpc, spacing_kpc)
 
