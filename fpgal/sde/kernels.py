@@ -42,6 +42,9 @@ except ImportError:          # pragma: no cover - numba is a declared dependency
             return f
         return wrap(args[0]) if args and callable(args[0]) else wrap
 
+#: particles per compiled call (Python handles signals between calls)
+PARTICLES_PER_CALL = 64
+
 #: boundary kinds passed to the kernels
 BOUNDARY_NONE, BOUNDARY_BOX, BOUNDARY_CYLINDER = 0, 1, 2
 
@@ -253,16 +256,18 @@ def crpropa_move(frame, flo, finv_h, x, eta, xi, dtau, trace_step, out, S):
 
 @njit(cache=True)
 def residence_chunk(x0, mode, table, tlo, tinv_h, dtau, n_steps, kind, bpar, bridge, trace_step,
-                    glo, ghi, ginv_h, gshape, n_sub, hist, rng):
+                    glo, ghi, ginv_h, gshape, n_sub, hist, rng, first=0, n_total=-1):
     """Inject the particles ``x0`` (N, 3) and follow each until it escapes or ``n_steps`` have passed,
     adding the steps' weights (in units of dτ) to ``hist[sub · n_cells + cell]``.
 
     ``mode`` 0 = Itô (``table`` = S and ∇·S, 9 values per node), 1 = CRPropa (``table`` = b, d∥, d⊥),
     2 = Itô on a frame table with ∇·S (b, d∥, d⊥, ∇·S: 8 values per node).
-    Returns (particle steps, particles not absorbed, most steps of one particle, substeps traced,
-    first particle whose tensor was not positive definite or −1).
+    The particles are numbers ``first`` … of a chunk of ``n_total`` (default: this call's), which sets
+    their sub-batch. Returns (particle steps, particles not absorbed, most steps of one particle,
+    substeps traced, first particle whose tensor was not positive definite or −1).
     """
     n = x0.shape[0]
+    n_all = n if n_total < 0 else n_total
     n_cells = gshape[0] * gshape[1] * gshape[2]
     x = np.empty(3)
     x1 = np.empty(3)
@@ -274,7 +279,7 @@ def residence_chunk(x0, mode, table, tlo, tinv_h, dtau, n_steps, kind, bpar, bri
     longest = 0
     substeps = 0
     for p in range(n):
-        offset = (p * n_sub // n) * n_cells
+        offset = ((first + p) * n_sub // n_all) * n_cells
         x[0], x[1], x[2] = x0[p, 0], x0[p, 1], x0[p, 2]
         alive = True
         k = 0
@@ -369,13 +374,19 @@ def run_residence_chunk(x0_kpc: np.ndarray, tensor, mode: str, dtau_kpc2: float,
     kernel_mode = 1 if mode == "crpropa" else (0 if isinstance(tensor, TabulatedTensor) else 2)
     hist = np.zeros(int(n_sub) * grid.n_cells)
     x0 = np.ascontiguousarray(x0_kpc, dtype=float)
-    steps, left, longest, substeps, bad = residence_chunk(
-        x0, kernel_mode, table, np.asarray(tensor.lower_kpc, dtype=float),
-        1.0 / np.asarray(tensor.spacing_kpc, dtype=float), float(dtau_kpc2), int(n_steps), int(kind), bpar,
-        bool(bridge), float(trace_step_kpc), np.asarray(grid.lower_kpc, dtype=float),
-        np.asarray(grid.upper_kpc, dtype=float), 1.0 / np.asarray(grid.spacing_kpc, dtype=float),
-        np.asarray(grid.shape, dtype=np.int64), int(n_sub), hist, rng)
-    if bad >= 0:
-        raise ValueError(f"SDE: the tabulated tensor {tensor!r} is not positive definite at "
-                         f"({', '.join(f'{v:.4g}' for v in x0[bad])}) kpc or along that particle's path")
-    return hist, dict(steps=int(steps), not_absorbed=int(left), longest=int(longest), substeps=int(substeps))
+    args = (kernel_mode, table, np.asarray(tensor.lower_kpc, dtype=float), 1.0 / np.asarray(tensor.spacing_kpc, dtype=float),
+            float(dtau_kpc2), int(n_steps), int(kind), bpar, bool(bridge), float(trace_step_kpc),
+            np.asarray(grid.lower_kpc, dtype=float), np.asarray(grid.upper_kpc, dtype=float),
+            1.0 / np.asarray(grid.spacing_kpc, dtype=float), np.asarray(grid.shape, dtype=np.int64), int(n_sub), hist, rng)
+    totals = np.zeros(4, dtype=np.int64)
+    # calls of ≤ PARTICLES_PER_CALL particles: Python sees Ctrl-C / SIGTERM between them (compiled code
+    # cannot be interrupted); the random stream and the tallies continue, so the result is the same
+    for lo in range(0, len(x0), PARTICLES_PER_CALL):
+        steps, left, longest, substeps, bad = residence_chunk(x0[lo:lo + PARTICLES_PER_CALL], *args, lo, len(x0))
+        if bad >= 0:
+            raise ValueError(f"SDE: the tabulated tensor {tensor!r} is not positive definite at "
+                             f"({', '.join(f'{v:.4g}' for v in x0[lo + bad])}) kpc or along that particle's path")
+        totals += (steps, left, 0, substeps)
+        totals[2] = max(totals[2], longest)
+    return hist, dict(steps=int(totals[0]), not_absorbed=int(totals[1]), longest=int(totals[2]),
+                      substeps=int(totals[3]))

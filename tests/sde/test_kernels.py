@@ -170,3 +170,21 @@ def test_forced_numba_kernel_on_an_unsupported_set_up_names_the_reason():
                      kernel="numba", richardson=False, comm=None)
     with pytest.raises(ValueError, match="kernel='fast'"):
         steady_state(GRID, Isotropic(d_par), source, spectrum, n_particles=10, seed=1, kernel="fast", comm=None)
+
+
+def test_calls_in_pieces_give_the_same_run(ring_tables, monkeypatch):
+    """run_residence_chunk cuts a chunk into compiled calls (so Ctrl-C is seen between them): the
+    tallies and counts do not depend on the piece size."""
+    from fpgal.sde import kernels
+    tab, _ = ring_tables
+    grid = fpgal.Grid((-6, 6, 12), (-6, 6, 12), (-2, 2, 4), E_GeV=[1000.0])
+    x0 = _points(300, 9) * np.array([0.5, 0.5, 0.3])
+    out = []
+    for size in (1000, 64, 7):
+        monkeypatch.setattr(kernels, "PARTICLES_PER_CALL", size)
+        out.append(kernels.run_residence_chunk(x0, tab, "ito", 0.5 * 0.1 ** 2, 10 ** 6, fpgal.Cylinder(5.5, 1.5),
+                                               grid, 5, np.random.default_rng(1)))
+    for hist, info in out[1:]:
+        np.testing.assert_array_equal(hist, out[0][0])
+        assert info == out[0][1]
+    assert out[0][1]["not_absorbed"] == 0 and out[0][0].sum() > 0
