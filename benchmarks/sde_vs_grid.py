@@ -4,7 +4,7 @@ Set-up: the default study (UF23 base, pulsar sources with spiral arms, D∥ of t
 escape cylinder R = 20 kpc, |z| = 4 kpc) on the ``milkyway-0.25kpc`` mesh. For each ε:
 
 * grid: ``fpgal.pipeline.solve_one`` (cached in ``--out``);
-* SDE (Itô, lookup table at half the cell): the default step ℓ of :func:`fpgal.sde.stepsize.default_step`
+* SDE (Itô, lookup table of b, d∥, d⊥ and ∇·S at half the cell, :func:`fpgal.sde.steady.lookup_table`): the default step ℓ of :func:`fpgal.sde.stepsize.default_step`
   and the Richardson pair ℓ, √2 ℓ (dτ, 2dτ; independent seeds), ``--replicas`` independent replicas of
   each (errors = replica scatter / √K, Student t); extrapolated n₀ = 2 n(dτ) − n(2dτ) per replica;
 * products of both, computed identically: mean residence time at 1 TeV (Σ n V / Q_tot), the density in
@@ -32,9 +32,9 @@ import numpy as np
 from fpgal import builders, units
 from fpgal.config import Config
 from fpgal.result import CRDensity
-from fpgal.sde import steady_state, tabulate
+from fpgal.sde import steady_state
 from fpgal.sde.richardson import richardson, sun_density
-from fpgal.sde.steady import coarse_seed, source_weights
+from fpgal.sde.steady import coarse_seed, lookup_table, source_weights
 from fpgal.sde.stepsize import default_step
 
 E_REF_GEV = 1000.0
@@ -104,7 +104,7 @@ def sde_replicas(cfg: Config, eps: float, grid, n_particles: int, replicas: int,
     """(fine, coarse) CRDensity lists of the replicas and the step choice."""
     tensor = builders.build_tensor(cfg, eps)
     t0 = time.perf_counter()
-    tab = tabulate(tensor, grid.lower_kpc, grid.upper_kpc, table_kpc)
+    tab = lookup_table(tensor, "ito", grid, table_kpc)      # frame + ∇·S: the anisotropy exact between nodes
     boundary = builders.build_boundary(cfg)
     boundary = boundary.bind(grid) if hasattr(boundary, "bind") else boundary
     choice = default_step(tab.spatial, grid, boundary, table_kpc)
@@ -210,6 +210,32 @@ def finding_iii(results: list[dict]) -> None:
         print(f"| {w} | {sde:.3f} ± {sde * rel:.3f} | {grid:.3f} | {100 * (grid / sde - 1):+.1f} ± {100 * rel:.1f} % |")
 
 
+def finer_grid_tables(results: list[dict], label: str, folder: Path, cache: Path) -> None:
+    """The products of another grid solution of the same study (e.g. the 0.125 kpc solves of
+    ``fpgal converge``: ``folder``/cr_eps_<ε>.h5) next to the SDE's fine run and the 0.25 kpc grid."""
+    for r in results:
+        eps = r["eps"]
+        cached = cache / f"products_{label}_eps_{eps:g}.json"
+        if cached.is_file():
+            pg = json.loads(cached.read_text())
+        else:
+            cr = CRDensity.load(folder / f"cr_eps_{eps:g}.h5")
+            cfg = study_config("milkyway-0.25kpc")
+            pg = Products(cfg, cr.grid)(cr)
+            cached.write_text(json.dumps(pg))
+        K = r["K"]
+        t = T_95.get(K - 1, 2.0)
+        print(f"\n### ε = {eps:g}: grid {label} and 0.25 kpc against the SDE ℓ (95 % intervals, SDE errors only)\n")
+        print(f"| quantity | SDE ℓ | grid 0.25 kpc | grid {label} | grid 0.25/SDE − 1 | grid {label}/SDE − 1 |")
+        print("|---|---|---|---|---|---|")
+        for key, v in r["rows"].items():
+            (f, fe), g = v["fine"], v["grid"]
+            h = pg[key]
+            e = t * fe / f if f else math.nan
+            print(f"| {key} | {fmt(f, fe)} | {g:.3g} | {h:.3g} | {100 * (g / f - 1):+.1f} ± {100 * e * g / f:.1f} % | "
+                  f"{100 * (h / f - 1):+.1f} ± {100 * e * h / f:.1f} % |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="sde_vs_grid-output", help="folder for the cached grid solutions")
@@ -220,6 +246,8 @@ def main() -> None:
     ap.add_argument("--replicas", type=int, default=4)
     ap.add_argument("--seed", type=int, default=13)
     ap.add_argument("--table-kpc", type=float, default=0.125, help="lookup-table spacing (half the cell)")
+    ap.add_argument("--finer-grid", metavar="LABEL=DIR", help="compare also the grid solutions DIR/cr_eps_<ε>.h5 "
+                    "(e.g. the 0.125 kpc mesh of `fpgal converge`: DIR = OUT/h_0.125kpc/cr)")
     ap.add_argument("--max-steps", type=int, default=10_000_000,
                     help="steps after which a particle still inside is given up (counted as not absorbed)")
     args = ap.parse_args()
@@ -239,6 +267,9 @@ def main() -> None:
                                                          key=lambda p: -float(p.stem.rsplit("_", 1)[1]))]
     print_tables(results)
     finding_iii(results)
+    if args.finer_grid:
+        label, folder = args.finer_grid.split("=", 1)
+        finer_grid_tables(results, label, Path(folder), out)
 
 
 if __name__ == "__main__":
