@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import units
 from ..points import as_points
-from .interp import trilinear
+from ..interp import trilinear
 from ..registry import Registry
 
 KPC_PC = 1.0e3

@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 
 from ..checks import renamed_keywords
-from .interp import trilinear
+from ..interp import trilinear
 from .sky import ray_box_interval
 
 

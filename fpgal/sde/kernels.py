@@ -60,7 +60,7 @@ _B1, _B3, _B4, _B6 = 37.0 / 378.0, 250.0 / 621.0, 125.0 / 594.0, 512.0 / 1771.0
 @njit(cache=True, fastmath=False)
 def trilinear_point(values, lower, inv_h, x, y, z, out):
     """Trilinear interpolation of node values (nx, ny, nz, m) at one point into ``out`` (m,); points
-    outside the lattice take the nearest face's values (as :func:`fpgal.sde.table.trilinear`)."""
+    outside the lattice take the nearest face's values (as :func:`fpgal.interp.trilinear` for node tables)."""
     nx, ny, nz, m = values.shape
     u = min(max((x - lower[0]) * inv_h[0], 0.0), nx - 1.0)
     v = min(max((y - lower[1]) * inv_h[1], 0.0), ny - 1.0)
@@ -173,15 +173,21 @@ def ito_frame_increment(table, tlo, tinv_h, x, xi, dtau, out, S):
     dpar, dperp = v[3], v[4]
     if not (dperp > 0.0 and dpar > 0.0):
         return False
-    d = dpar - dperp
-    S[0], S[1], S[2] = dperp + d * b[0] * b[0], d * b[0] * b[1], d * b[0] * b[2]
-    S[3], S[4], S[5] = dperp + d * b[1] * b[1], d * b[1] * b[2], dperp + d * b[2] * b[2]
+    _frame_components(b, dpar, dperp, S)
     sp = math.sqrt(dperp)
     c = (math.sqrt(dpar) - sp) * (b[0] * xi[0] + b[1] * xi[1] + b[2] * xi[2])
     sq = math.sqrt(2.0 * dtau)
     for a in range(3):
         out[a] = v[5 + a] * dtau + sq * (sp * xi[a] + c * b[a])
     return True
+
+
+@njit(cache=True)
+def _frame_components(b, dpar, dperp, S):
+    """The six components (xx, xy, xz, yy, yz, zz) of S = d⊥ I + (d∥ − d⊥) b bᵀ into ``S``."""
+    d = dpar - dperp
+    S[0], S[1], S[2] = dperp + d * b[0] * b[0], d * b[0] * b[1], d * b[0] * b[2]
+    S[3], S[4], S[5] = dperp + d * b[1] * b[1], d * b[1] * b[2], dperp + d * b[2] * b[2]
 
 
 @njit(cache=True)
@@ -236,9 +242,7 @@ def crpropa_move(frame, flo, finv_h, x, eta, xi, dtau, trace_step, out, S):
     b = np.empty(3)
     _direction(frame, flo, finv_h, x[0], x[1], x[2], v, b)
     dpar, dperp = v[3], v[4]
-    d = dpar - dperp
-    S[0], S[1], S[2] = dperp + d * b[0] * b[0], d * b[0] * b[1], d * b[0] * b[2]
-    S[3], S[4], S[5] = dperp + d * b[1] * b[1], d * b[1] * b[2], dperp + d * b[2] * b[2]
+    _frame_components(b, dpar, dperp, S)
     n_sub = trace_line(frame, flo, finv_h, x, math.sqrt(2.0 * dpar * dtau) * eta, trace_step, out)
     c0, c1, c2 = out[0] - x[0], out[1] - x[1], out[2] - x[2]
     norm = math.sqrt(c0 * c0 + c1 * c1 + c2 * c2)

@@ -25,6 +25,7 @@ import math
 import numpy as np
 
 from ..log import get_logger
+from ..interp import trilinear
 from ..points import as_points
 
 log = get_logger(__name__)
@@ -33,32 +34,40 @@ _IU = (0, 0, 0, 1, 1, 2)
 _JU = (0, 1, 2, 1, 2, 2)
 
 
-class TabulatedTensor:
-    """Separable tensor ``energy_factor(E) * S_table(x)`` with ``divergence`` from the table.
-
-    Build it with :func:`tabulate`. Outside the tabulated box the values of the nearest face are used.
-    """
+class _NodeTable:
+    """Values on a regular node lattice (nx, ny, nz, m) with node (i, j, k) at lower + (i, j, k)·spacing,
+    a separable tensor's energy factor, and trilinear interpolation (nearest face outside)."""
 
     def __init__(self, energy_factor, lower_kpc, spacing_kpc, values: np.ndarray, source_repr: str = ""):
         self._energy_factor = energy_factor
         self.lower_kpc = np.asarray(lower_kpc, dtype=float)
         self.spacing_kpc = np.asarray(spacing_kpc, dtype=float)
         self.shape = tuple(values.shape[:3])
-        self._values = np.ascontiguousarray(values.reshape(-1, values.shape[-1]))
-        self._strides = np.array([self.shape[1] * self.shape[2], self.shape[2], 1], dtype=np.int64)
+        self.values = np.ascontiguousarray(values)
         self.source_repr = source_repr
 
     def energy_factor(self, E_GeV: float) -> float:
         return float(self._energy_factor(E_GeV))
 
-    @property
-    def values(self) -> np.ndarray:
-        """Node values (nx, ny, nz, 9): S_xx, S_xy, S_xz, S_yy, S_yz, S_zz, (∇·S)_x,y,z [kpc⁻¹]."""
-        return self._values.reshape(*self.shape, self._values.shape[1])
-
     def _interp(self, xyz_kpc: np.ndarray) -> np.ndarray:
-        return trilinear(self._values, self._strides, self.shape, self.lower_kpc, self.spacing_kpc,
-                         as_points(xyz_kpc))
+        # nodes are the centres of cells of the same spacing starting half a spacing lower
+        return trilinear(self.values, self.lower_kpc - 0.5 * self.spacing_kpc, self.spacing_kpc,
+                         as_points(xyz_kpc), outside=None)
+
+    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
+        return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}({self.source_repr}, {'x'.join(map(str, self.shape))} nodes, "
+                f"spacing_kpc={self.spacing_kpc.tolist()})")
+
+
+class TabulatedTensor(_NodeTable):
+    """Separable tensor ``energy_factor(E) * S_table(x)`` with ``divergence`` from the table.
+
+    Build it with :func:`tabulate`. Node values (nx, ny, nz, 9): S_xx, S_xy, S_xz, S_yy, S_yz, S_zz,
+    (∇·S)_x,y,z [kpc⁻¹]. Outside the tabulated box the values of the nearest face are used.
+    """
 
     def _unpack(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         S = np.empty((len(v), 3, 3))
@@ -78,15 +87,8 @@ class TabulatedTensor:
         """∇·D in cm²/s per kpc."""
         return self.energy_factor(E_GeV) * self._interp(xyz_kpc)[:, 6:9]
 
-    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
 
-    def __repr__(self) -> str:
-        return (f"TabulatedTensor({self.source_repr}, {'x'.join(map(str, self.shape))} nodes, "
-                f"spacing_kpc={self.spacing_kpc.tolist()})")
-
-
-class TabulatedFrame:
+class TabulatedFrame(_NodeTable):
     """Field-aligned separable tensor ``energy_factor(E) [d⊥ I + (d∥ − d⊥) b bᵀ]`` from a node lattice of
     the *signed* direction b and the relative coefficients d∥, d⊥ (trilinear, b renormalised after
     interpolation; where the interpolated b vanishes — a reversal exactly between nodes — b = ẑ).
@@ -95,22 +97,9 @@ class TabulatedFrame:
     interpolates; 5 values per node (40 B in float64). Outside the lattice the nearest face is used.
     """
 
-    def __init__(self, energy_factor, lower_kpc, spacing_kpc, values: np.ndarray, source_repr: str = ""):
-        self._energy_factor = energy_factor
-        self.lower_kpc = np.asarray(lower_kpc, dtype=float)
-        self.spacing_kpc = np.asarray(spacing_kpc, dtype=float)
-        self.shape = tuple(values.shape[:3])
-        self.values = np.ascontiguousarray(values)
-        self._flat = self.values.reshape(-1, values.shape[-1])
-        self._strides = np.array([self.shape[1] * self.shape[2], self.shape[2], 1], dtype=np.int64)
-        self.source_repr = source_repr
-
-    def energy_factor(self, E_GeV: float) -> float:
-        return float(self._energy_factor(E_GeV))
-
     def frame(self, xyz_kpc: np.ndarray):
         """(b (N,3) unit, d∥ (N,), d⊥ (N,)) by trilinear interpolation."""
-        v = trilinear(self._flat, self._strides, self.shape, self.lower_kpc, self.spacing_kpc, as_points(xyz_kpc))
+        v = self._interp(xyz_kpc)
         b = v[:, 0:3]
         norm = np.linalg.norm(b, axis=1)
         ok = norm > 0
@@ -120,13 +109,6 @@ class TabulatedFrame:
     def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
         from ..diffusion import frame_tensor
         return frame_tensor(*self.frame(xyz_kpc))
-
-    def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
-        return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
-
-    def __repr__(self) -> str:
-        return (f"TabulatedFrame({self.source_repr}, {'x'.join(map(str, self.shape))} nodes, "
-                f"spacing_kpc={self.spacing_kpc.tolist()})")
 
 
 class TabulatedFrameDivergence(TabulatedFrame):
@@ -140,11 +122,7 @@ class TabulatedFrameDivergence(TabulatedFrame):
 
     def divergence(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         """∇·D in cm²/s per kpc."""
-        v = trilinear(self._flat, self._strides, self.shape, self.lower_kpc, self.spacing_kpc, as_points(xyz_kpc))
-        return self.energy_factor(E_GeV) * v[:, 5:8]
-
-    def __repr__(self) -> str:
-        return "TabulatedFrameDivergence" + super().__repr__()[len("TabulatedFrame"):]
+        return self.energy_factor(E_GeV) * self._interp(xyz_kpc)[:, 5:8]
 
 
 def _node_divergence(S: np.ndarray, step: np.ndarray) -> np.ndarray:
@@ -158,26 +136,6 @@ def _node_divergence(S: np.ndarray, step: np.ndarray) -> np.ndarray:
         elif n[j] == 2:
             div += np.gradient(S[..., :, j], step[j], axis=j)
     return div
-
-
-def trilinear(flat_values: np.ndarray, strides: np.ndarray, shape, lower_kpc, spacing_kpc,
-              xyz: np.ndarray) -> np.ndarray:
-    """Trilinear interpolation of node values ``flat_values`` ((nx·ny·nz, m), C order) at points (N,3);
-    points outside the lattice take the values of its nearest face."""
-    u = (xyz - lower_kpc) / spacing_kpc
-    hi = np.array(shape) - 1
-    u = np.clip(u, 0.0, hi)
-    i0 = np.minimum(np.floor(u).astype(np.int64), np.maximum(hi - 1, 0))
-    f = u - i0
-    base = i0 @ strides
-    out = np.zeros((len(xyz), flat_values.shape[1]))
-    for corner in range(8):
-        cx, cy, cz = (corner >> 2) & 1, (corner >> 1) & 1, corner & 1
-        w = ((f[:, 0] if cx else 1.0 - f[:, 0]) * (f[:, 1] if cy else 1.0 - f[:, 1])
-             * (f[:, 2] if cz else 1.0 - f[:, 2]))
-        off = cx * strides[0] + cy * strides[1] + cz * strides[2]
-        out += w[:, None] * np.take(flat_values, base + off, axis=0)
-    return out
 
 
 def _lattice(lower_kpc, upper_kpc, spacing_kpc: float, owner: str):

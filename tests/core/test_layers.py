@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "fpgal"
 
 #: lowest first; a module belongs to the first layer with a matching prefix (``x`` matches ``x`` and ``x.*``)
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("fpgal.units", "fpgal.points", "fpgal.registry", "fpgal.checks", "fpgal.log", "fpgal.mpi",
+    ("core", ("fpgal.units", "fpgal.points", "fpgal.interp", "fpgal.registry", "fpgal.checks", "fpgal.log", "fpgal.mpi",
               "fpgal.files", "fpgal.io", "fpgal.data", "fpgal.grid", "fpgal.petsc_options", "fpgal.affinity")),
     ("model", ("fpgal.fields", "fpgal.diffusion", "fpgal.sources", "fpgal.spectra", "fpgal.boundary",
                "fpgal.species")),

@@ -12,7 +12,9 @@ def trilinear(values: np.ndarray, lower_kpc: np.ndarray, spacing_kpc: np.ndarray
     box face the value is held constant; points outside the box get ``outside`` (or are clamped to
     the box if ``outside`` is None). Returns shape (N, ...).
     """
-    v = np.asarray(values, dtype=float)
+    v = np.asarray(values)
+    if v.dtype.kind != "f":          # float32 tables stay float32 (no copy of the whole table per call)
+        v = v.astype(float)
     shape = np.array(v.shape[:3])
     rest = v.shape[3:]
     pts = np.asarray(xyz_kpc, dtype=float).reshape(-1, 3)
