@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from .result import CRDensity
-from .species import SPECIES, Species, species_info
+from .model.species import SPECIES, Species, species_info
 
 
 def _check_pure_diffusion(cr) -> None:

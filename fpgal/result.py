@@ -26,10 +26,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import units
-from .grid import Grid
-from .files import atomic_h5, write_dataset
-from .mpi import on_root
+from .core import units
+from .core.grid import Grid
+from .core.files import atomic_h5, write_dataset
+from .core.mpi import on_root
 
 DENSITY_UNITS = "GeV^-1 cm^-3"
 INTENSITY_UNITS = "GeV^-1 cm^-2 s^-1 sr^-1"
@@ -169,12 +169,12 @@ class CRDensity:
 
     def beta(self) -> np.ndarray:
         """Speed/c of particles at the grid energies (kinetic E, rest energy ``mass_GeV``)."""
-        from .spectra import beta
+        from .model.spectra import beta
         return beta(self.E_GeV, self.mass_GeV)
 
     def intensity(self) -> np.ndarray:
         """Differential intensity J = β c n / 4π, GeV⁻¹ cm⁻² s⁻¹ sr⁻¹, shape of ``density``."""
-        from .spectra import intensity_per_density
+        from .model.spectra import intensity_per_density
         return intensity_per_density(self.E_GeV, self.mass_GeV)[:, None, None, None] * self.density
 
     flux = intensity

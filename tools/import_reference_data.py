@@ -1,6 +1,6 @@
-"""Convert published reference tables into the fpgal table format shipped in ``fpgal/data``.
+"""Convert published reference tables into the fpgal table format shipped in ``fpgal/core/data``.
 
-    python tools/import_reference_data.py /path/to/shared/data            # writes fpgal/data/...
+    python tools/import_reference_data.py /path/to/shared/data            # writes fpgal/core/data/...
     python tools/import_reference_data.py /path/to/shared/data --check    # compares, writes nothing
 
 Reads ``cosmic_rays/``, ``gamma_rays/`` and ``neutrinos/`` of the given folder (the layout and
@@ -290,7 +290,7 @@ def write_all(tables: dict[str, tuple[dict, np.ndarray]], dst: Path) -> list[Pat
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("src", type=Path, help="folder with cosmic_rays/, gamma_rays/, neutrinos/ (published files)")
-    parser.add_argument("--out", type=Path, default=REPO / "fpgal" / "data", help="destination (default: fpgal/data)")
+    parser.add_argument("--out", type=Path, default=REPO / "fpgal" / "core" / "data", help="destination (default: fpgal/core/data)")
     parser.add_argument("--check", action="store_true",
                         help="only compare with the tables in --out; exit 1 if they differ")
     args = parser.parse_args(argv)

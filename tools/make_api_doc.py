@@ -40,7 +40,7 @@ def main() -> None:
         if names is None:
             names = getattr(mod, "__all__", None) or [n for n, o in vars(mod).items() if not n.startswith("_")
                                                       and (inspect.isclass(o) or inspect.isfunction(o))
-                                                      and getattr(o, "__module__", "") == modname]
+                                                      and getattr(o, "__module__", "") == mod.__name__]
         for name in names:
             obj = getattr(mod, name, None)
             if obj is None:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import units
-from ..files import atomic_path
-from ..log import get_logger
+from ..core import units
+from ..core.files import atomic_path
+from ..core.log import get_logger
 from ..result import CRDensity
 
 log = get_logger(__name__)

@@ -1,6 +1,6 @@
 """Local CR flux measurements (``<data_dir>/cosmic_rays/*.txt``, proton and helium) on one footing.
 
-The tables ship with fpgal (``fpgal/data/cosmic_rays``, format in ``docs/data.md``); every header
+The tables ship with fpgal (``fpgal/core/data/cosmic_rays``, format in ``docs/data.md``); every header
 states the data set label (``dataset``), the ``species`` (``H``, ``He``), the abscissa and its units
 and the flux units, so no file name is parsed. Each table is converted to a :class:`CRData`:
 kinetic energy per particle ``E_GeV`` and the differential flux per unit kinetic energy per particle
@@ -34,11 +34,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .. import units
-from ..data import DataPath, TableFormatError, list_tables, read_header
-from ..data import read_table as _read_fpgal_table
-from ..species import M_HE4_GeV, SPECIES, Species  # noqa: F401  (re-exported: crdata.Species, crdata.SPECIES)
-from ..species import species_info as _species_info
+from ..core import units
+from ..core.data import DataPath, TableFormatError, list_tables, read_header
+from ..core.data import read_table as _read_fpgal_table
+from ..model.species import M_HE4_GeV, SPECIES, Species  # noqa: F401  (re-exported: crdata.Species, crdata.SPECIES)
+from ..model.species import species_info as _species_info
 
 FLUX_UNITS = "GeV^-1 m^-2 s^-1 sr^-1"
 FLUX_UNITS_CM2 = "GeV^-1 cm^-2 s^-1 sr^-1"

@@ -44,10 +44,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from .. import units
-from ..checks import renamed_keywords
-from ..log import get_logger
-from ..spectra import SmoothBrokenPowerLaw, intensity_per_density, momentum_GeV
+from ..core import units
+from ..core.checks import renamed_keywords
+from ..core.log import get_logger
+from ..model.spectra import SmoothBrokenPowerLaw, intensity_per_density, momentum_GeV
 from .crdata import DEFAULT_E_MAX_GeV, DEFAULT_E_MIN_GeV, FLUX_UNITS, PER_M2_TO_PER_CM2, CRData
 
 log = get_logger(__name__)
@@ -143,7 +143,7 @@ def local_basis(cr, spectrum_ref: Callable, sun_kpc: Sequence[float] = units.sun
 
 def _charge_of(mass_GeV: float) -> int:
     """Z of the species in :data:`fpgal.species.SPECIES` with this rest energy (1 when none matches)."""
-    from ..species import SPECIES
+    from ..model.species import SPECIES
     hits = [sp.Z for sp in SPECIES.values() if abs(sp.mass_GeV - mass_GeV) <= 1e-6 * sp.mass_GeV]
     return hits[0] if hits else 1
 
@@ -260,7 +260,7 @@ class FitResult:
         """Store in an open HDF5 group: G_loc and the fitted spectrum on the grid, parameters as attributes."""
         import json
 
-        from ..files import write_dataset
+        from ..core.files import write_dataset
         write_dataset(group, "E", self.basis.E_GeV, "GeV", "grid kinetic energies")
         write_dataset(group, "G_loc", self.basis.G, "GeV^-1 cm^-3 per unit of the reference spectrum",
                       "local density per unit reference source spectrum, n_loc/S_ref")
@@ -623,7 +623,7 @@ def species_basis(cr_p, spectrum_ref_p: Callable, species: str = "H",
     on the energies E_X at the proton grid's rigidities, with X's mass and charge.
     """
     from ..relabel import relabel_in_rigidity
-    from ..species import species_info
+    from ..model.species import species_info
     sp = species_info(species)
     if sp.symbol == "H":
         return local_basis(cr_p, spectrum_ref_p, sun_kpc, radius_kpc)
@@ -634,7 +634,7 @@ def species_basis(cr_p, spectrum_ref_p: Callable, species: str = "H",
 
 def species_window(E_min_GeV: float, E_max_GeV: float, species: str = "H") -> tuple[float, float]:
     """The proton kinetic-energy window [E_min, E_max] as the window of ``species`` at equal rigidity [GeV]."""
-    from ..species import SPECIES, species_info
+    from ..model.species import SPECIES, species_info
     lo, hi = SPECIES["H"].same_rigidity_energy_GeV(np.array([E_min_GeV, E_max_GeV], dtype=float),
                                                    species_info(species))
     return float(lo), float(hi)
@@ -646,7 +646,7 @@ def initial_spectrum(species: str = "H", knee: bool = False) -> SmoothBrokenPowe
     Q(R) ∝ (R/R_br)^α1 [1 + (R/R_br)^(1/w)]^((α2−α1) w) is the same law in momentum with p_br = Z R_br
     (p = Z R; the normalisation per unit p is that per unit R divided by Z and is fitted anyway).
     """
-    from ..species import species_info
+    from ..model.species import species_info
     sp = species_info(species)
     s = SPECIES_START.get(sp.symbol, SPECIES_START["He"])
     knee = dict(p_knee_GeV=sp.Z * KNEE_START["R_knee_GV"], alpha3=KNEE_START["alpha3"],

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import units
+from ..core import units
 
 # CODATA 2018
 m_e_GeV: float = 0.51099895000e-3

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..log import get_logger
+from ..core.log import get_logger
 
 log = get_logger(__name__)
 

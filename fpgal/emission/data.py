@@ -3,7 +3,7 @@
 forwards every name to fpgal.emission.skydata."""
 from __future__ import annotations
 
-from ..checks import renamed_module
+from ..core.checks import renamed_module
 from . import skydata
 
 __getattr__ = renamed_module(__name__, skydata)

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import units
-from ..log import get_logger
-from ..spectra import beta
+from ..core import units
+from ..core.log import get_logger
+from ..model.spectra import beta
 from ..result import CRDensity
 from .cross_sections import MASS_GeV, dsigma_dE
 

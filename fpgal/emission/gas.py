@@ -40,10 +40,10 @@ from typing import Callable
 
 import numpy as np
 
-from .. import units
-from ..points import as_points
-from ..interp import trilinear
-from ..registry import Registry
+from ..core import units
+from ..core.points import as_points
+from ..core.interp import trilinear
+from ..core.registry import Registry
 
 KPC_PC = 1.0e3
 COMPONENTS = ("HI", "H2", "HII")
@@ -406,7 +406,7 @@ class GasCube(GasModel):
         return cls(lo, hi, **comps)
 
     def save(self, path: str | os.PathLike) -> Path:
-        from ..files import atomic_h5, write_dataset
+        from ..core.files import atomic_h5, write_dataset
         with atomic_h5(path) as h5:
             for a, name in enumerate("xyz"):
                 e = np.linspace(self.lower_kpc[a], self.upper_kpc[a], self.shape[a] + 1)

@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..checks import renamed_keywords
-from ..interp import trilinear
+from ..core.checks import renamed_keywords
+from ..core.interp import trilinear
 from .sky import ray_box_interval
 
 

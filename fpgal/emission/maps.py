@@ -14,9 +14,9 @@ from typing import Callable
 
 import numpy as np
 
-from .. import units
-from ..checks import renamed_keywords
-from ..log import get_logger
+from ..core import units
+from ..core.checks import renamed_keywords
+from ..core.log import get_logger
 from ..result import CRDensity
 from .absorption import cmb_attenuation_length_kpc
 from .emissivity import check_energies, emissivity

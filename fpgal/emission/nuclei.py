@@ -23,8 +23,8 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
-from .. import units
-from ..checks import renamed_keywords
+from ..core import units
+from ..core.checks import renamed_keywords
 from ..result import CRDensity
 from .cross_sections import MASS_GeV
 from .emissivity import _checked_density, apply_to, check_energies, factorized_parts, production_matrix

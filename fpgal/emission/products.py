@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_h5, atomic_path, write_dataset
+from ..core.files import atomic_h5, atomic_path, write_dataset
 from .sky import check_nside, pixel_lb
 
 INTENSITY_UNITS = "GeV^-1 cm^-2 s^-1 sr^-1"

@@ -2,7 +2,7 @@
 counterpart of :mod:`fpgal.analysis.crdata`; formerly ``fpgal.emission.data``, renamed because
 :mod:`fpgal.data` is the package-data folder and table reader that both loaders use).
 
-The tables live in ``fpgal/data/gamma_rays`` and ``fpgal/data/neutrinos`` (fpgal table format,
+The tables live in ``fpgal/core/data/gamma_rays`` and ``fpgal/core/data/neutrinos`` (fpgal table format,
 ``docs/data.md``; override folder: config key ``data_dir`` or ``$FPGAL_DATA``). Their headers state the
 units; the loaders convert to fpgal units: E in GeV, intensity I in GeV⁻¹ cm⁻² s⁻¹ sr⁻¹ (so E² I is in
 GeV cm⁻² s⁻¹ sr⁻¹), neutrino E² F in GeV cm⁻² s⁻¹.
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import units
-from ..data import DataPath, Table, TableFormatError, data_file, read_table
+from ..core import units
+from ..core.data import DataPath, Table, TableFormatError, data_file, read_table
 
 LHAASO_FILES = {"inner": "gamma_rays/LHAASO-KM2A_2023_inner.txt",
                 "outer": "gamma_rays/LHAASO-KM2A_2023_outer.txt"}

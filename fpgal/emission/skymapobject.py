@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import units as _units
-from ..checks import renamed_keywords
+from ..core import units as _units
+from ..core.checks import renamed_keywords
 from .products import INTENSITY_UNITS, WINDOWS, SkyWindow, load_h5, maps_at, regional_spectrum, save_fits, save_h5
 
 

@@ -79,7 +79,7 @@ def plot_benchmark(runs: dict, edges_kpc, out_png: str | Path, title: str = "",
     fig.tight_layout()
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)
-    from ..files import atomic_path
+    from ..core.files import atomic_path
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=90, format="png")
     plt.close(fig)

@@ -8,8 +8,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import TwoSlopeNorm
 
-from .. import units
-from ..files import atomic_path
+from ..core import units
+from ..core.files import atomic_path
 
 
 def _save(fig, path: Path) -> Path:

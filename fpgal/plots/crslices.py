@@ -7,10 +7,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.colors import LogNorm
 
-from .. import units
-from ..files import atomic_path
+from ..core import units
+from ..core.files import atomic_path
 from ..result import CRDensity
-from ..spectra import intensity_per_density
+from ..model.spectra import intensity_per_density
 
 
 def plot_cr(cr: CRDensity, out: str | Path, energy_GeV: float = 1000.0, sun_kpc=units.sun_position_kpc,

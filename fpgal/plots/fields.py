@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import units
-from ..fields.base import FieldLike, evaluate_field
+from ..core import units
+from ..model.fields.base import FieldLike, evaluate_field
 
 #: streamlines are drawn only where |B_in-plane| >= this fraction of |B|
 IN_PLANE_MIN_FRACTION = 0.1
@@ -38,7 +38,7 @@ def plot_field(field: FieldLike, out_png: str | os.PathLike, title: str | None =
     import matplotlib.pyplot as plt
     from matplotlib.colors import LogNorm
 
-    from ..files import atomic_path
+    from ..core.files import atomic_path
 
     if not (extent_kpc > 0 and z_extent_kpc > 0):
         raise ValueError(f"plot_field: extent_kpc={extent_kpc!r}, z_extent_kpc={z_extent_kpc!r} must be > 0")

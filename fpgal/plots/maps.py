@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..files import atomic_path  # noqa: E402
+from ..core.files import atomic_path  # noqa: E402
 
 INTENSITY_LABEL = r"$I$ [GeV$^{-1}$ cm$^{-2}$ s$^{-1}$ sr$^{-1}$]"
 E2I_LABEL = r"$E^2 I$ [GeV cm$^{-2}$ s$^{-1}$ sr$^{-1}$]"

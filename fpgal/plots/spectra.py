@@ -138,7 +138,7 @@ def plot_neutrino_comparison(E_GeV: np.ndarray, E2F_model: Mapping[str, np.ndarr
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 150) -> Path:
     """Write a figure atomically (temporary file + rename); the format follows the suffix."""
-    from ..files import atomic_path
+    from ..core.files import atomic_path
     path = Path(path)
     fmt = path.suffix.lstrip(".").lower() or "png"
     with atomic_path(path) as tmp:

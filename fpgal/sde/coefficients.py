@@ -31,9 +31,9 @@ import math
 
 import numpy as np
 
-from .. import units
-from ..diffusion import evaluate_tensor, is_separable
-from ..points import as_points
+from ..core import units
+from ..model.diffusion import evaluate_tensor, is_separable
+from ..core.points import as_points
 
 #: default central-difference step for ∇·S [kpc] (see module docstring)
 FD_STEP_KPC = 1.0e-3

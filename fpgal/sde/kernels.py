@@ -324,7 +324,7 @@ KERNELS = ("auto", "numba", "numpy")
 
 def boundary_parameters(boundary) -> tuple[int, np.ndarray]:
     """(kind, parameters) of a bound escape boundary for the kernels, or (−1, …) if not supported."""
-    from ..boundary import Box, Cylinder
+    from ..model.boundary import Box, Cylinder
     if boundary is None:
         return BOUNDARY_NONE, np.zeros(1)
     if isinstance(boundary, Cylinder):

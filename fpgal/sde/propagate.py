@@ -6,9 +6,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..diffusion import check_tensor_values
-from ..points import as_points
-from ..checks import check_seed, positive_int
+from ..model.diffusion import check_tensor_values
+from ..core.points import as_points
+from ..core.checks import check_seed, positive_int
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
 from .parallel import chunk_seeds, chunk_sizes

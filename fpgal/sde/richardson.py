@@ -25,7 +25,7 @@ import math
 
 import numpy as np
 
-from .. import units
+from ..core import units
 from ..result import CRDensity
 
 #: radius of the sphere around the Sun whose density is reported with the step bias [kpc]

@@ -30,17 +30,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import units
-from ..boundary import Box
-from ..diffusion import check_tensor_values, energy_factors, is_separable
-from ..grid import Grid
-from ..log import get_logger
+from ..core import units
+from ..model.boundary import Box
+from ..model.diffusion import check_tensor_values, energy_factors, is_separable
+from ..core.grid import Grid
+from ..core.log import get_logger
 from ..result import CRDensity
 from ..transport.losses import loss_rate_per_s
 from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
-from ..checks import check_seed, positive_int, positive_number, spectrum_values
-from ..mpi import collective
+from ..core.checks import check_seed, positive_int, positive_number, spectrum_values
+from ..core.mpi import collective
 from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
 from .richardson import richardson as richardson_combine
 from .stepping import TRACE_STEP_KPC
@@ -63,7 +63,7 @@ def source_weights(grid: Grid, source, boundary, points_per_axis: int = 2) -> np
     """
     inside = boundary.inside(grid.cell_centers_kpc().reshape(-1, 3)).reshape(grid.shape)
     if callable(source) or hasattr(source, "deposit"):
-        from ..sources import cell_averages
+        from ..model.sources import cell_averages
         q = np.asarray(cell_averages(source, grid, points_per_axis, mask=inside), dtype=float)
         if q.shape != grid.shape:
             raise ValueError(f"source {source!r} gave cell values of shape {q.shape}, expected {grid.shape}")
@@ -666,7 +666,7 @@ def _coefficients(tensor, E_GeV: float, fd_step_kpc: float, grid: Grid, q_cells:
     """Coefficients at ``E_GeV``; a non-separable tensor is scaled by its mean trace/3 over the source cells."""
     if is_separable(tensor):
         return SDECoefficients(tensor, E_GeV, fd_step_kpc)
-    from ..diffusion import evaluate_tensor
+    from ..model.diffusion import evaluate_tensor
     pts = _source_sample_points(grid, q_cells)
     D = evaluate_tensor(tensor, pts, E_GeV)
     scale = float(np.mean(np.trace(D, axis1=1, axis2=2)) / 3.0)

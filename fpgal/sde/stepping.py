@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from ..boundary import Box, Cylinder
+from ..model.boundary import Box, Cylinder
 from .coefficients import SDECoefficients, frame_quad
 
 # Cash–Karp tableau (Press et al., Numerical Recipes §16.2), as used by CRPropa's DiffusionSDE

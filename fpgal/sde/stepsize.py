@@ -35,8 +35,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ..boundary import Box, Cylinder
-from ..grid import Grid
+from ..model.boundary import Box, Cylinder
+from ..core.grid import Grid
 
 #: the default rms step along the field is this fraction of the field's gradient length L
 STEP_FRACTION = 0.15

@@ -24,9 +24,9 @@ import math
 
 import numpy as np
 
-from ..log import get_logger
-from ..interp import trilinear
-from ..points import as_points
+from ..core.log import get_logger
+from ..core.interp import trilinear
+from ..core.points import as_points
 
 log = get_logger(__name__)
 
@@ -107,7 +107,7 @@ class TabulatedFrame(_NodeTable):
         return b, v[:, 3].copy(), v[:, 4].copy()
 
     def spatial(self, xyz_kpc: np.ndarray) -> np.ndarray:
-        from ..diffusion import frame_tensor
+        from ..model.diffusion import frame_tensor
         return frame_tensor(*self.frame(xyz_kpc))
 
 
@@ -171,7 +171,7 @@ def tabulate_frame(tensor, lower_kpc, upper_kpc, spacing_kpc: float, dtype=np.fl
     vals = vals.reshape(*n, vals.shape[1])
     if not divergence:
         return TabulatedFrame(tensor.energy_factor, lo, step, vals, source_repr=repr(tensor))
-    from ..diffusion import frame_tensor
+    from ..model.diffusion import frame_tensor
     b, dpar, dperp = (np.asarray(vals[..., 0:3], dtype=float).reshape(-1, 3), vals[..., 3].reshape(-1),
                       vals[..., 4].reshape(-1))
     vals[..., 5:8] = _node_divergence(frame_tensor(b, dpar, dperp).reshape(*n, 3, 3), step)
@@ -184,7 +184,7 @@ def tabulate(tensor, lower_kpc, upper_kpc, spacing_kpc: float, dtype=np.float64,
 
     ``spacing_kpc`` is the largest node spacing (each axis gets an integer number of intervals).
     """
-    from ..diffusion import is_separable
+    from ..model.diffusion import is_separable
     if not is_separable(tensor):
         raise TypeError(f"tabulate: {tensor!r} is not separable (needs energy_factor(E) and spatial(xyz))")
     lo, step, n, nodes = _lattice(lower_kpc, upper_kpc, spacing_kpc, "tabulate")

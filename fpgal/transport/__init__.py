@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from ..grid import Grid
+from ..core.grid import Grid
 from ..result import CRDensity
 from .problem import TransportProblem
 from .solver import SolverDivergedError

@@ -23,10 +23,10 @@ import warnings
 
 import numpy as np
 
-from .. import units
-from ..boundary import Box, Cylinder
-from ..grid import Grid
-from ..log import get_logger
+from ..core import units
+from ..model.boundary import Box, Cylinder
+from ..core.grid import Grid
+from ..core.log import get_logger
 from . import stencil as op
 from .losses import loss_rate_per_s, normalize_losses
 
@@ -182,7 +182,7 @@ def ring_test(h_kpc: float, epsilon: float = 1e-4, R0_kpc: float = 4.0, sigma_kp
 
 def _run_ring_test(h_kpc: float, epsilon: float, R0_kpc: float, sigma: float, scheme: str,
                    petsc_options: dict | None) -> dict:
-    from ..diffusion import FieldAligned, Isotropic
+    from ..model.diffusion import FieldAligned, Isotropic
     from .problem import TransportProblem
     L = R0_kpc + 3.0
     nxy = int(round(2 * L / h_kpc)) | 1  # odd: the axis runs through cell centres, no vertex has B = 0
@@ -205,7 +205,7 @@ def _run_ring_test(h_kpc: float, epsilon: float, R0_kpc: float, sigma: float, sc
 
 def field_curvature_radius_kpc(field, grid: Grid, z_max_kpc: float = 1.0) -> float:
     """Median curvature radius |(b·∇)b|⁻¹ of the field lines at the cell centres with |z| < z_max (kpc)."""
-    from ..fields.base import evaluate_field, unit_direction
+    from ..model.fields.base import evaluate_field, unit_direction
     c = grid.cell_centers_kpc()
     sel = np.abs(c[..., 2]) < z_max_kpc
     pts = c[sel]

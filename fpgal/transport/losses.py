@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from .. import units
-from ..spectra import beta
-from ..points import as_points
+from ..core import units
+from ..model.spectra import beta
+from ..core.points import as_points
 
 #: π⁰ rest energy [GeV] (PDG), as in Kafexhiu et al. 2014.
 M_PI0_GEV = 0.1349768

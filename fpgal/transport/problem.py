@@ -33,15 +33,15 @@ from typing import Callable
 
 import numpy as np
 
-from .. import units
-from ..boundary import Box
-from ..diffusion import check_tensor_values, energy_factors, is_separable
-from ..grid import Grid
-from ..log import get_logger
+from ..core import units
+from ..model.boundary import Box
+from ..model.diffusion import check_tensor_values, energy_factors, is_separable
+from ..core.grid import Grid
+from ..core.log import get_logger
 from ..result import CRDensity
-from ..checks import spectrum_values
-from ..mpi import collective
-from ..sources import cell_averages
+from ..core.checks import spectrum_values
+from ..core.mpi import collective
+from ..model.sources import cell_averages
 from . import stencil as op
 from .losses import energy_loss_GeV_per_s, loss_rate_per_s, normalize_losses
 from .solver import DistributedGrid, KrylovSolver

@@ -24,8 +24,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..grid import Grid
-from ..log import get_logger
+from ..core.grid import Grid
+from ..core.log import get_logger
 from .stencil import LocalBox
 from .smoother import register_fine_operator, unregister_fine_operator
 
@@ -68,7 +68,7 @@ def petsc():
     """Import petsc4py.PETSc, initialising it with the command line (so PETSc options there apply)."""
     if "petsc4py.PETSc" not in sys.modules:
         import petsc4py
-        from ..petsc_options import split_petsc_args
+        from .petsc_options import split_petsc_args
         # only the PETSc-style tokens of the command line (not e.g. pytest's own options)
         _, opts = split_petsc_args(sys.argv[1:])
         args = [sys.argv[0] if sys.argv else "fpgal"]
@@ -135,7 +135,7 @@ class DistributedGrid:
         self.size = self.comm.getSize()
         self.n_global = nx * ny * nz
         if self.size > 1:
-            from ..affinity import warn_if_ranks_share_cpus
+            from .affinity import warn_if_ranks_share_cpus
             warn_if_ranks_share_cpus(self.comm)
 
     @property

@@ -40,8 +40,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import units
-from ..grid import Grid
+from ..core import units
+from ..core.grid import Grid
 
 OFFSETS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=np.int64)  # (27, 3)
 CENTER = 13
@@ -255,7 +255,7 @@ def face_folded(R: np.ndarray, grid: Grid, box: LocalBox) -> np.ndarray:
 
 def tensor_at_vertices(tensor: Callable, grid: Grid, box: LocalBox, E_GeV: float | None) -> np.ndarray:
     """Evaluate ``tensor(x, E)`` (or ``tensor.spatial(x)`` when E is None) at the box's vertices."""
-    from ..diffusion import evaluate_tensor
+    from ..model.diffusion import evaluate_tensor
     pts = vertex_points_kpc(grid, box)
     shp = pts.shape[:3]
     flat = pts.reshape(-1, 3)

@@ -1,7 +1,7 @@
 """Loaders of the local CR flux tables (fpgal.analysis.crdata), proton and helium, against the published numbers.
 
 The published tables in their original layouts are in tests/data/published_sample; fpgal reads its own
-packaged copies (fpgal/data/cosmic_rays, fpgal table format).
+packaged copies (fpgal/core/data/cosmic_rays, fpgal table format).
 """
 from __future__ import annotations
 

@@ -69,8 +69,8 @@ def test_schema_doc_lists_every_key():
 
 
 def test_config_reference_doc_is_current():
-    """docs/config.md is generated from the schema; regenerate with `python -m fpgal.config --markdown`."""
+    """docs/config.md is generated from the schema; regenerate with `python -m fpgal.app.config --markdown`."""
     from pathlib import Path
     doc = Path(__file__).resolve().parents[2] / "docs" / "config.md"
     assert doc.read_text().strip() == schema_markdown().strip(), \
-        "docs/config.md is stale: run `.venv/bin/python -m fpgal.config --markdown > docs/config.md`"
+        "docs/config.md is stale: run `.venv/bin/python -m fpgal.app.config --markdown > docs/config.md`"

@@ -1,4 +1,4 @@
-"""The reference tables shipped in fpgal/data: lookup order, the table format, and the converter that makes them."""
+"""The reference tables shipped in fpgal/core/data: lookup order, the table format, and the converter that makes them."""
 from __future__ import annotations
 
 import importlib.util
@@ -37,7 +37,7 @@ def _meta(**changes) -> dict:
 def test_default_is_the_packaged_tables():
     d = data_dir()
     assert d == packaged_data_dir()
-    assert Path(str(d)).resolve() == PACKAGE / "data"
+    assert Path(str(d)).resolve() == PACKAGE / "core" / "data"
     for sub in SUBDIRS:
         assert (d / sub).is_dir() and list_tables(sub), sub
     assert data_file("gamma_rays/LHAASO-KM2A_2023_inner.txt").is_file()
@@ -146,7 +146,7 @@ def test_converter_reproduces_the_packaged_tables(published_sample, tmp_path, ca
     assert len(written) == 12
     for path in written:
         rel = path.relative_to(tmp_path)
-        assert path.read_bytes() == (PACKAGE / "data" / rel).read_bytes(), rel
+        assert path.read_bytes() == (PACKAGE / "core" / "data" / rel).read_bytes(), rel
     assert conv.main([str(published_sample), "--check"]) == 0
     assert "12 of 12 tables up to date" in capsys.readouterr().out
 

@@ -11,19 +11,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "fpgal"
 
-#: lowest first; a module belongs to the first layer with a matching prefix (``x`` matches ``x`` and ``x.*``)
+#: lowest first; a module belongs to the first layer with a matching prefix (``x`` matches ``x`` and ``x.*``).
+#: The layers are folders (fpgal/core, fpgal/model, ..., fpgal/app); result.py and relabel.py sit between.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("core", ("fpgal.units", "fpgal.points", "fpgal.interp", "fpgal.registry", "fpgal.checks", "fpgal.log", "fpgal.mpi",
-              "fpgal.files", "fpgal.io", "fpgal.data", "fpgal.grid", "fpgal.petsc_options", "fpgal.affinity")),
-    ("model", ("fpgal.fields", "fpgal.diffusion", "fpgal.sources", "fpgal.spectra", "fpgal.boundary",
-               "fpgal.species")),
+    ("core", ("fpgal.core", "fpgal._names")),
+    ("model", ("fpgal.model",)),
     ("result", ("fpgal.result", "fpgal.relabel")),
     ("solvers", ("fpgal.transport", "fpgal.sde")),
     ("products", ("fpgal.emission", "fpgal.analysis")),
     ("plots", ("fpgal.plots",)),
-    ("app", ("fpgal.config", "fpgal.builders", "fpgal.stages", "fpgal.report", "fpgal.pipeline",
-             "fpgal.commands", "fpgal.cli", "fpgal.launch", "fpgal.__main__", "fpgal.plugins", "fpgal.nuclei_stage",
-             "fpgal.scan", "fpgal.studies")),
+    ("app", ("fpgal.app", "fpgal.__main__")),
 ]
 
 #: (importer, imported) pairs allowed to go up, each a lazy import inside one convenience method
@@ -99,10 +96,72 @@ def test_no_import_goes_up_a_layer(path):
 
 def test_the_checker_sees_an_uphill_import(tmp_path):
     """The rule can fail: a model module with a lazy import of the transport solver is reported."""
-    probe = tmp_path / "fpgal" / "diffusion.py"
-    probe.parent.mkdir()
-    probe.write_text((PACKAGE / "diffusion.py").read_text(encoding="utf-8")
-                     + "\n\ndef _probe():\n    from .transport import solve_steady\n", encoding="utf-8")
+    probe = tmp_path / "fpgal" / "model" / "diffusion.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text((PACKAGE / "model" / "diffusion.py").read_text(encoding="utf-8")
+                     + "\n\ndef _probe():\n    from ..transport import solve_steady\n", encoding="utf-8")
     assert uphill_imports(probe, tmp_path / "fpgal") == [
-        "fpgal.diffusion (model) imports fpgal.transport (solvers)"]
-    assert uphill_imports(PACKAGE / "diffusion.py") == []
+        "fpgal.model.diffusion (model) imports fpgal.transport (solvers)"]
+    assert uphill_imports(PACKAGE / "model" / "diffusion.py") == []
+
+
+def short_name_imports(path: Path) -> list[str]:
+    """Imports inside the package that use a short public name (``fpgal.diffusion``) or a relative path
+    through one, instead of the module's folder (``fpgal.model.diffusion``)."""
+    from fpgal._names import SHORT_NAMES
+    module = module_name(path)
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    bad = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                names = [".".join(base + ([node.module] if node.module else []))]
+            else:
+                names = [node.module or ""]
+        for name in names:
+            parts = name.split(".")
+            if len(parts) >= 2 and parts[0] == "fpgal" and parts[1] in SHORT_NAMES:
+                bad.append(f"{module}: line {node.lineno} imports {name}")
+    return bad
+
+
+def test_the_package_imports_modules_by_their_folders():
+    """Short names are for users; the package's own imports name the layer folder, so this test and a
+    reader see the layer of every import."""
+    bad = [line for p in MODULES for line in short_name_imports(p)]
+    assert bad == []
+
+
+def test_short_names_are_the_same_modules():
+    """``fpgal.diffusion`` is ``fpgal.model.diffusion`` (one object: classes and monkeypatches agree),
+    submodules included; every short name points at an existing module."""
+    import importlib
+
+    import fpgal
+    from fpgal._names import DEPRECATED, SHORT_NAMES
+    for short, folder in SHORT_NAMES.items():
+        if short in DEPRECATED:
+            continue
+        assert importlib.import_module(f"fpgal.{short}") is importlib.import_module(f"fpgal.{folder}"), short
+    import fpgal.fields.uf23
+    import fpgal.model.fields.uf23
+    assert fpgal.fields.uf23 is fpgal.model.fields.uf23
+    assert fpgal.fields.UF23 is fpgal.model.fields.uf23.UF23
+    assert fpgal.diffusion.__spec__.name == "fpgal.model.diffusion"
+    assert "config" in dir(fpgal) or hasattr(fpgal, "config")
+
+
+def test_deprecated_short_name_warns():
+    import importlib
+    import sys
+    import warnings
+    sys.modules.pop("fpgal.io", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        module = importlib.import_module("fpgal.io")
+    assert module is importlib.import_module("fpgal.core.files")
+    assert any(issubclass(w.category, DeprecationWarning) and "fpgal.files" in str(w.message) for w in caught)

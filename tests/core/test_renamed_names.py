@@ -138,7 +138,7 @@ def test_the_default_sun_is_units_sun_position_kpc(target):
 
 #: functions whose ``center_kpc`` is the centre of something other than the Sun
 OTHER_CENTRES = {
-    "sources.py:__init__": "GaussianBlob / PointSource: the centre of a source",
+    "model/sources.py:__init__": "GaussianBlob / PointSource: the centre of a source",
     "result.py:local_spectrum": "CRDensity.local_spectrum: a sphere anywhere in the grid (default the Sun)",
     "analysis/compare.py:compare": "grid-vs-SDE local spectra: a sphere anywhere (grid centre if the Sun is off-grid)",
     "analysis/compare.py:_local_spectra": "the same sphere",

@@ -1,7 +1,7 @@
 """Gamma-ray and neutrino reference spectra (fpgal.emission.skydata) against the published numbers.
 
 The published files in their original layouts are in tests/data/published_sample; fpgal reads its own
-packaged copies (fpgal/data/gamma_rays, fpgal/data/neutrinos) whose headers state the units.
+packaged copies (fpgal/core/data/gamma_rays, fpgal/core/data/neutrinos) whose headers state the units.
 """
 from __future__ import annotations
 

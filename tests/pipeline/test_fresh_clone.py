@@ -70,7 +70,7 @@ def clone(tmp_path_factory) -> Path:
 @pytest.mark.slow
 def test_fresh_clone_runs_the_default_chain(clone, tmp_path):
     """solve → fit → sky maps → ratios → spectra → summary with the clone's code and its packaged tables."""
-    assert (clone / "fpgal" / "data" / "cosmic_rays" / "AMS-02-2021_H.txt").is_file()
+    assert (clone / "fpgal" / "core" / "data" / "cosmic_rays" / "AMS-02-2021_H.txt").is_file()
     (tmp_path / "tiny.toml").write_text(TINY_MESH)
     out = tmp_path / "out"
     (tmp_path / "study.toml").write_text(STUDY.format(out=out, mesh=tmp_path / "tiny.toml"))
@@ -94,9 +94,9 @@ def test_non_editable_install_carries_the_tables(clone, tmp_path):
     wheel, = (tmp_path / "wheel").glob("fpgal-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {str(p.relative_to(clone)) for sub in ("cosmic_rays", "gamma_rays", "neutrinos")
-               for p in (clone / "fpgal" / "data" / sub).glob("*.txt")}
+               for p in (clone / "fpgal" / "core" / "data" / sub).glob("*.txt")}
     assert len(shipped) >= 29 and shipped <= names
-    assert "fpgal/default_study.toml" in names
+    assert "fpgal/app/default_study.toml" in names
     assert {f"fpgal/meshes/{p.name}" for p in (clone / "meshes").glob("*.toml")} <= names   # named meshes too
 
     site = tmp_path / "site"
@@ -108,6 +108,6 @@ def test_non_editable_install_carries_the_tables(clone, tmp_path):
              "print(fpgal.Grid.from_mesh('milkyway-0.25kpc').shape)")
     lines = _run([sys.executable, "-c", probe], cwd=tmp_path, env=_env(site)).stdout.split("\n")
     assert lines[0] == str(site / "fpgal" / "__init__.py")
-    assert lines[1] == str(site / "fpgal" / "data")
+    assert lines[1] == str(site / "fpgal" / "core" / "data")
     assert lines[2] == "14 10 10"
     assert lines[3] == "(160, 160, 32)"          # the default study's named mesh, read from the installed package
