@@ -17,6 +17,7 @@ MODULES = {
     "fpgal.files": ["atomic_h5", "write_dataset", "write_provenance"], "fpgal.data": ["data_dir", "data_file"],
     "fpgal.mpi": ["world", "collective", "on_root", "wait_all"],
     "fpgal.registry": ["registry_key", "Registry"],
+    "fpgal.core.modelbase": ["Model", "model_from_dict", "models_json"],
     "fpgal.launch": ["parse_np", "relaunch", "launch_command"],
     "fpgal.pipeline": ["run_study"],
 }

@@ -41,6 +41,7 @@ from typing import Callable
 import numpy as np
 
 from ..core import units
+from ..core.modelbase import Model
 from ..core.points import as_points
 from ..core.interp import trilinear
 from ..core.registry import Registry
@@ -51,7 +52,7 @@ DENSITY_UNITS = "cm^-3"
 
 
 # ------------------------------------------------------------------------------------ base
-class GasModel:
+class GasModel(Model):
     """Base class: subclasses implement ``_HI``, ``_H2``, ``_HII`` on validated (N, 3) kpc points.
 
     Parameters
@@ -61,6 +62,16 @@ class GasModel:
 
     def __init__(self, HI: bool = True, H2: bool = True, HII: bool = True):
         self.use = {"HI": bool(HI), "H2": bool(H2), "HII": bool(HII)}
+
+    def parameters(self) -> dict:
+        """The constructor arguments; the component arguments (``HI``, ``H2``, ``HII``, also the names of
+        the density methods) are read from :meth:`_component_parameter`."""
+        return {p.name: (self._component_parameter(p.name) if p.name in COMPONENTS else getattr(self, p.name))
+                for p in self._signature()}
+
+    def _component_parameter(self, component: str):
+        """The value given for a component at construction: here its on/off switch."""
+        return self.use[component]
 
     # component densities, cm^-3 ------------------------------------------------------------
     def HI(self, xyz_kpc: np.ndarray) -> np.ndarray:
@@ -96,10 +107,6 @@ class GasModel:
         return np.zeros(len(xyz))
 
     _H2 = _HII = _HI
-
-    def __repr__(self) -> str:
-        on = "+".join(c for c in COMPONENTS if self.use[c]) or "none"
-        return f"{type(self).__name__}({on})"
 
 
 def _cyl(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -166,7 +173,7 @@ class Ferriere(GasModel):
         super().__init__(HI=HI, H2=H2, HII=HII)
         if not (np.isfinite(sun_distance_kpc) and sun_distance_kpc > 3.0):
             raise ValueError(f"Ferriere: sun_distance_kpc={sun_distance_kpc!r}, expected a distance > 3 kpc")
-        self.R_sun_kpc = float(sun_distance_kpc)
+        self.sun_distance_kpc = self.R_sun_kpc = float(sun_distance_kpc)
 
     # ------------------------------------------------------------- frames (pc)
     @staticmethod
@@ -264,6 +271,8 @@ class Uniform(GasModel):
     For ``component="H2"`` the molecule density is n_H/2, so that ``gas(x) == n_H_per_cm3`` always.
     """
 
+    _not_parameters = ("n_H_cm3",)   # the earlier name of n_H_per_cm3
+
     def __init__(self, n_H_per_cm3: float = 1.0, component: str = "HI", *, n_H_cm3: float | None = None):
         if n_H_cm3 is not None:                # the earlier keyword, kept for user code
             n_H_per_cm3 = n_H_cm3
@@ -289,9 +298,6 @@ class Uniform(GasModel):
     def _HII(self, xyz):
         return self._const(xyz, "HII")
 
-    def __repr__(self) -> str:
-        return f"Uniform(n_H_per_cm3={self.n_H_per_cm3:g}, component={self.component!r})"
-
 
 class Sum(GasModel):
     """Component-wise sum of gas models."""
@@ -310,9 +316,6 @@ class Sum(GasModel):
 
     def _HII(self, xyz):
         return sum(m.HII(xyz) for m in self.models)
-
-    def __repr__(self) -> str:
-        return "Sum(" + ", ".join(repr(m) for m in self.models) + ")"
 
 
 # ------------------------------------------------------------------------------------ cube
@@ -351,6 +354,9 @@ class GasCube(GasModel):
         self.spacing_kpc = (self.upper_kpc - self.lower_kpc) / np.array(self.shape)
         self.arrays = present
         super().__init__(**{c: c in present for c in COMPONENTS})
+
+    def _component_parameter(self, component: str):
+        return self.arrays.get(component)
 
     def _interp(self, comp, xyz):
         return trilinear(self.arrays[comp], self.lower_kpc, self.spacing_kpc, xyz, outside=0.0)

@@ -12,10 +12,11 @@ import math
 import numpy as np
 
 from ..core.grid import Grid
+from ..core.modelbase import Model
 from ..core.points import as_points
 
 
-class Box:
+class Box(Model):
     """Box boundary: n = 0 on the faces of ``[lo, hi]`` (default: the grid's own faces)."""
 
     def __init__(self, lower_kpc=None, upper_kpc=None):
@@ -41,13 +42,8 @@ class Box:
         if np.any(b.lower_kpc < grid.lower_kpc - 1e-9) or np.any(b.upper_kpc > grid.upper_kpc + 1e-9):
             raise ValueError(f"boundary {b!r} extends beyond the grid {grid!r}: the grid must contain the boundary")
 
-    def __repr__(self) -> str:
-        if self.lower_kpc is None:
-            return "Box(grid faces)"
-        return f"Box(lower_kpc={self.lower_kpc.tolist()}, upper_kpc={self.upper_kpc.tolist()})"
 
-
-class Cylinder:
+class Cylinder(Model):
     """Galactic escape surface: cylinder r = √(x²+y²) < R_kpc and |z| < H_kpc (default 20, 4 kpc)."""
 
     def __init__(self, R_kpc: float = 20.0, H_kpc: float = 4.0):
@@ -72,9 +68,6 @@ class Cylinder:
         if not ok:
             raise ValueError(f"{self!r} does not fit in the grid box x={grid.x_kpc[:2]}, y={grid.y_kpc[:2]}, "
                              f"z={grid.z_kpc[:2]} kpc: the grid must contain the boundary")
-
-    def __repr__(self) -> str:
-        return f"Cylinder(R_kpc={self.R_kpc:g}, H_kpc={self.H_kpc:g})"
 
 
 def interior_mask(boundary, grid: Grid) -> np.ndarray:

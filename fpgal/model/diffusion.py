@@ -27,6 +27,7 @@ from typing import Callable, Protocol, runtime_checkable
 import numpy as np
 
 from .fields.base import FieldLike, evaluate_field, unit_direction
+from ..core.modelbase import Model
 from ..core.points import as_points
 
 
@@ -42,7 +43,7 @@ def _positive(name: str, value: float, owner: str) -> float:
     return v
 
 
-class BrokenPowerLaw:
+class BrokenPowerLaw(Model):
     """Parallel diffusion coefficient D∥(E) in cm²/s (smoothly broken power law).
 
     ``D∥(E) = D0 (E/E_br)^γ1 / (1 + (E/E_br)^(γ2−γ1))``, so D∥(E_br) = D0/2; for E ≫ E_br
@@ -63,12 +64,8 @@ class BrokenPowerLaw:
         x = np.asarray(E_GeV, dtype=float) / self.E_br_GeV
         return self.D0_cm2_s * x ** self.gamma1 / (1.0 + x ** (self.gamma2 - self.gamma1))
 
-    def __repr__(self) -> str:
-        return (f"BrokenPowerLaw(D0_cm2_s={self.D0_cm2_s:.4g}, E_br_GeV={self.E_br_GeV}, "
-                f"gamma1={self.gamma1}, gamma2={self.gamma2})")
 
-
-class PowerLaw:
+class PowerLaw(Model):
     """A power-law *diffusion coefficient*: ``D(E) = D0 (E/E0)^δ`` in cm²/s.
 
     Namesake: :class:`fpgal.spectra.PowerLaw` is a power-law source (injection) spectrum Q(E).
@@ -82,11 +79,8 @@ class PowerLaw:
     def __call__(self, E_GeV):
         return self.D0_cm2_s * (np.asarray(E_GeV, dtype=float) / self.E0_GeV) ** self.delta
 
-    def __repr__(self) -> str:
-        return f"PowerLaw(D0_cm2_s={self.D0_cm2_s:.4g}, E0_GeV={self.E0_GeV}, delta={self.delta})"
 
-
-class CRPropaLaw:
+class CRPropaLaw(Model):
     """CRPropa 3's parallel coefficient (``DiffusionSDE``, Merten et al. 2017, JCAP 06, 046):
     ``D∥ = D0 (R / 4 GV)^α`` with D0 = scale · 6.1e24 m²/s = scale · 6.1e28 cm²/s and α = 1/3.
 
@@ -114,11 +108,8 @@ class CRPropaLaw:
         R_GV = np.asarray(E_GeV, dtype=float) / self.Z
         return self.D0_cm2_s * (R_GV / self.R_REF_GV) ** self.alpha
 
-    def __repr__(self) -> str:
-        return f"CRPropaLaw(D0_cm2_s={self.D0_cm2_s:.4g}, alpha={self.alpha:.4g}, Z={self.Z})"
 
-
-class SeparableTensor:
+class SeparableTensor(Model):
     """Base class of a separable tensor ``D(x, E) = energy_factor(E) · spatial(x)`` [cm²/s].
 
     Subclasses write ``energy_factor(E_GeV) -> float`` (cm²/s) and ``spatial(xyz_kpc) -> (N, 3, 3)``
@@ -136,14 +127,24 @@ class SeparableTensor:
         return self.energy_factor(E_GeV) * self.spatial(as_points(xyz_kpc))
 
 
+class Constant(Model):
+    """An energy-independent diffusion coefficient ``D(E) = D_cm2_s`` in cm²/s (what a number given as
+    ``d`` / ``d_par`` of a tensor becomes)."""
+
+    def __init__(self, D_cm2_s: float):
+        self.D_cm2_s = _positive("D_cm2_s", D_cm2_s, "Constant")
+
+    def __call__(self, E_GeV):
+        return self.D_cm2_s * np.ones_like(np.asarray(E_GeV, dtype=float))
+
+
 def _as_energy_law(d: float | Callable) -> Callable:
     if callable(d):
         return d
-    value = _positive("d_par", d, "tensor")
-    return lambda E_GeV: value * np.ones_like(np.asarray(E_GeV, dtype=float))
+    return Constant(_positive("d_par", d, "tensor"))
 
 
-class Isotropic:
+class Isotropic(Model):
     """Scalar diffusion ``D_ij = D(E) δ_ij``; ``d`` is a constant in cm²/s or a callable of E_GeV."""
 
     def __init__(self, d: float | Callable = 1.0e28):
@@ -166,9 +167,6 @@ class Isotropic:
     def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
 
-    def __repr__(self) -> str:
-        return f"Isotropic(d={self.d!r})"
-
 
 def frame_tensor(b: np.ndarray, d_par: np.ndarray, d_perp: np.ndarray) -> np.ndarray:
     """``D = d⊥ I + (d∥ − d⊥) b bᵀ`` (N, 3, 3) from unit directions ``b`` (N, 3) and the coefficients along
@@ -177,7 +175,7 @@ def frame_tensor(b: np.ndarray, d_par: np.ndarray, d_perp: np.ndarray) -> np.nda
     return d_perp[:, None, None] * np.eye(3) + (d_par - d_perp)[:, None, None] * b[:, :, None] * b[:, None, :]
 
 
-class FieldAligned:
+class FieldAligned(Model):
     """Field-aligned tensor ``D = D⊥ I + (D∥ − D⊥) b bᵀ`` with ``D⊥ = ε D∥(E)``.
 
     Parameters
@@ -223,9 +221,6 @@ class FieldAligned:
 
     def __call__(self, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:
         return self.energy_factor(E_GeV) * self.spatial(xyz_kpc)
-
-    def __repr__(self) -> str:
-        return f"FieldAligned(field={self.field!r}, epsilon={self.epsilon:g}, d_par={self.d_par!r})"
 
 
 #: relative tolerance of the symmetry check: max |D − Dᵀ| ≤ SYMMETRY_RTOL · max |D| at every point

@@ -39,6 +39,7 @@ from typing import Callable
 import numpy as np
 
 from ..core import units
+from ..core.modelbase import Model
 from ..core.points import as_points
 from ..core.registry import Registry
 
@@ -53,7 +54,7 @@ def _positive(owner: str, name: str, value: float) -> float:
     return v
 
 
-class SourceDistribution:
+class SourceDistribution(Model):
     """Base class: subclasses implement ``_density(xyz (N,3) kpc) -> (N,)`` in kpc⁻³."""
 
     def __call__(self, xyz_kpc: np.ndarray) -> np.ndarray:
@@ -98,9 +99,6 @@ class Axisymmetric(SourceDistribution):
     def _density(self, xyz: np.ndarray) -> np.ndarray:
         return self.planar(xyz[:, :2]) * self.vertical(xyz[:, 2])
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(z_g_kpc={self.z_g_kpc:g})"
-
 
 def _case_bhattacharya_shape(alpha: float, beta: float, R_sun: float):
     return lambda R: (R / R_sun) ** alpha * np.exp(-beta * (R - R_sun) / R_sun)
@@ -118,10 +116,6 @@ class CaseBhattacharya(Axisymmetric):
         self.R_sun_kpc = _positive("CaseBhattacharya", "R_sun_kpc", R_sun_kpc)
         super().__init__(_case_bhattacharya_shape(self.alpha, self.beta, self.R_sun_kpc), z_g_kpc,
                          name="CaseBhattacharya")
-
-    def __repr__(self) -> str:
-        return (f"CaseBhattacharya(alpha={self.alpha:g}, beta={self.beta:g}, R_sun_kpc={self.R_sun_kpc:g}, "
-                f"z_g_kpc={self.z_g_kpc:g})")
 
 
 class Lorimer2006(Axisymmetric):
@@ -220,10 +214,6 @@ class PulsarSpiral(Axisymmetric):
         """Σ(R) · A(R, φ) at points (N, 2), kpc⁻²."""
         return super().planar(xy_kpc) * self.arm_factor(xy_kpc)
 
-    def __repr__(self) -> str:
-        return (f"PulsarSpiral(arm_width_kpc={self.arm_width_kpc:g}, beta={self.beta:g}, R_sun_kpc={self.R_sun_kpc:g}, "
-                f"z_g_kpc={self.z_g_kpc:g}, radial_measure={self.radial_measure!r})")
-
 
 def _wrapped_normal(delta: np.ndarray, sigma: np.ndarray) -> np.ndarray:
     """Wrapped normal density on (−π, π]: image sum for σ < 1.5, Fourier series otherwise (both < 1e-15)."""
@@ -261,9 +251,6 @@ class Uniform(SourceDistribution):
         inside = np.all((xyz >= self.lower_kpc) & (xyz <= self.upper_kpc), axis=1)
         return inside / self.volume_kpc3
 
-    def __repr__(self) -> str:
-        return f"Uniform(lower_kpc={self.lower_kpc.tolist()}, upper_kpc={self.upper_kpc.tolist()})"
-
 
 class GaussianBlob(SourceDistribution):
     """Normalised 3-D Gaussian ``exp(−|x−c|²/2σ²)/(2πσ²)^{3/2}`` (kpc⁻³)."""
@@ -278,9 +265,6 @@ class GaussianBlob(SourceDistribution):
         r2 = np.sum((xyz - self.center_kpc) ** 2, axis=1)
         s2 = self.sigma_kpc ** 2
         return np.exp(-0.5 * r2 / s2) / (2 * np.pi * s2) ** 1.5
-
-    def __repr__(self) -> str:
-        return f"GaussianBlob(center_kpc={self.center_kpc.tolist()}, sigma_kpc={self.sigma_kpc:g})"
 
 
 class PointSource(SourceDistribution):
@@ -303,9 +287,6 @@ class PointSource(SourceDistribution):
         out = np.zeros(grid.shape)
         out[tuple(idx[0])] = 1.0 / grid.cell_volume_kpc3
         return out
-
-    def __repr__(self) -> str:
-        return f"PointSource(center_kpc={self.center_kpc.tolist()})"
 
 
 _SOURCES = Registry("source distribution", {

@@ -35,13 +35,14 @@ import numpy as np
 
 from . import spectra
 from ..core import units
+from ..core.modelbase import Model
 
 ENERGY_VARIABLES = ("kinetic", "kinetic_per_nucleon", "total", "momentum", "rigidity")
 M_HE4_GeV = 3.7273794066     # ⁴He nucleus (α particle) rest energy [GeV], CODATA 2018 (3727.3794066 MeV)
 
 
 @dataclass(frozen=True)
-class Species:
+class Species(Model):
     """A CR nucleus: ``symbol``, charge number ``Z``, mass number ``A``, rest energy ``mass_GeV``.
 
     The conversion methods take and return numpy arrays (vectorised); ``E`` is always the kinetic

@@ -33,6 +33,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from ..core import units
+from ..core.modelbase import Model
 from ..core.registry import Registry
 
 # ------------------------------------------------------------------------------------ kinematics
@@ -121,7 +122,7 @@ def _optional_positive(owner: str, name: str, value: Any) -> float:
 # ------------------------------------------------------------------------------------ spectra
 
 
-class _Spectrum:
+class _Spectrum(Model):
     """Shared behaviour of the dataclass spectra (parameters, copies, serialisation)."""
 
     type_name = ""

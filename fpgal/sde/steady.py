@@ -41,6 +41,7 @@ from .coefficients import FD_STEP_KPC, SDECoefficients
 from .engine import check_mode, simulate
 from ..core.checks import check_seed, positive_int, positive_number, spectrum_values
 from ..core.mpi import collective
+from ..core.modelbase import models_json
 from .parallel import allreduce_sum, chunk_seeds, chunk_sizes, default_comm, my_chunks, rank_size
 from .richardson import richardson as richardson_combine
 from .stepping import TRACE_STEP_KPC
@@ -560,6 +561,7 @@ def _run_meta(run: _Run, n_particles: int, seed, n_batches: int, stats: dict, wa
                 n_batches=int(n_batches), chunk_size=int(o["chunk_size"]), tensor=repr(run.tensor),
                 boundary=repr(run.boundary), lookup_spacing_kpc=float(o["lookup_spacing_kpc"] or 0.0),
                 fd_step_kpc=float(o["fd_step_kpc"]), losses=repr(o["losses"]), wall_time_s=wall_s,
+                models_json=models_json(tensor=run.tensor, boundary=run.boundary),
                 mpi_ranks=rank_size(run.comm)[1], kernel=run.kernel,
                 fraction_not_absorbed=stats.get("run_not_absorbed", 0) / n_particles,
                 particle_steps=stats.get("run_particle_steps", 0), richardson_extrapolated=False,

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..core import units
 from ..model.spectra import beta
+from ..core.modelbase import Model
 from ..core.points import as_points
 
 #: π⁰ rest energy [GeV] (PDG), as in Kafexhiu et al. 2014.
@@ -51,7 +52,7 @@ def _gas(gas: Callable, xyz_kpc: np.ndarray) -> np.ndarray:
     return n
 
 
-class PPLosses:
+class PPLosses(Model):
     """Catastrophic pp losses, rate ``1/τ = c β n_gas σ_inel(E) · nuclear_factor`` [s⁻¹].
 
     ``gas``: callable (N,3) kpc → hydrogen density [cm⁻³]. ``nuclear_factor`` (default 1) can
@@ -75,9 +76,6 @@ class PPLosses:
         return units.c_cm_s * float(beta(E_GeV, self.mass_GeV)) * sigma_cm2 * self.nuclear_factor \
             * _gas(self.gas, xyz_kpc)
 
-    def __repr__(self) -> str:
-        return f"PPLosses(gas={self.gas!r}, nuclear_factor={self.nuclear_factor:g})"
-
     rate_s = rate_per_s          # the earlier name (it returns s⁻¹, not s); kept for user code
 
 
@@ -90,7 +88,7 @@ def _user_values(model, fn: Callable, xyz_kpc: np.ndarray, E_GeV: float) -> np.n
     return v
 
 
-class _UserLoss:
+class _UserLoss(Model):
     """A loss term from a user callable ``fn(xyz_kpc, E_GeV)``, kept under the attribute named ``_attr``;
     its values are checked finite and of one sign (``_sign`` · value ≥ 0, else ValueError ``_expected``)."""
 
@@ -104,9 +102,6 @@ class _UserLoss:
         if np.any(self._sign * v < 0):
             raise ValueError(f"{self!r}: {self._expected}")
         return v
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({getattr(self, self._attr)!r})"
 
 
 class CatastrophicRate(_UserLoss):
@@ -124,7 +119,7 @@ class CatastrophicRate(_UserLoss):
     rate_s = rate_per_s
 
 
-class IonizationLosses:
+class IonizationLosses(Model):
     """Continuous ionisation losses on neutral hydrogen, Ė = −dE/dt [GeV/s] (negative).
 
     Mannheim & Schlickeiser 1994, eq. 4.10:
@@ -146,9 +141,6 @@ class IonizationLosses:
         rate_eV_s = 1.82e-7 * corr * 2 * b * b / (b0 ** 3 + 2 * b ** 3)
         return -rate_eV_s * 1e-9 * _gas(self.gas, xyz_kpc)
 
-    def __repr__(self) -> str:
-        return f"IonizationLosses(gas={self.gas!r})"
-
     Edot_GeV_s = Edot_GeV_per_s  # the earlier name; kept for user code
 
 
@@ -167,7 +159,7 @@ class ContinuousRate(_UserLoss):
     Edot_GeV_s = Edot_GeV_per_s
 
 
-class Advection:
+class Advection(Model):
     """Galactic wind ``u = u0 sign(z) ẑ`` with ``u0_km_s`` ≥ 0 (away from the disc)."""
 
     kind = "advection"
@@ -179,9 +171,6 @@ class Advection:
 
     def uz_cm_s(self, z_kpc: np.ndarray) -> np.ndarray:
         return self.u0_km_s * 1e5 * np.sign(np.asarray(z_kpc, dtype=float))
-
-    def __repr__(self) -> str:
-        return f"Advection(u0_km_s={self.u0_km_s:g})"
 
 
 def loss_rate_per_s(term, xyz_kpc: np.ndarray, E_GeV: float) -> np.ndarray:

@@ -41,6 +41,7 @@ from ..core.log import get_logger
 from ..result import CRDensity
 from ..core.checks import spectrum_values
 from ..core.mpi import collective
+from ..core.modelbase import models_json
 from ..model.sources import cell_averages
 from . import stencil as op
 from .losses import energy_loss_GeV_per_s, loss_rate_per_s, normalize_losses
@@ -365,6 +366,8 @@ class TransportProblem:
             "wall_time_s": t_total, "n_ranks": dgrid.size, "peak_rss_MB_rank0": peak,
             "tensor": repr(self.tensor), "source": repr(self.source), "spectrum": repr(self.spectrum),
             "boundary": repr(self.boundary), "losses": repr(self.losses),
+            "models_json": models_json(tensor=self.tensor, source=self.source, spectrum=self.spectrum,
+                                       boundary=self.boundary, losses=self.losses),
             # continuous losses move particles between energies: n(E) depends on Q at E' > E, so
             # reweighting the solution by a new injection spectrum (analysis.fit) is not exact
             "energy_coupled": bool(self.continuous),

@@ -62,10 +62,6 @@ class Ring(Field):
         zero = np.zeros_like(r)
         return cyl_to_cart(zero, Bphi, zero, c, s)
 
-    def __repr__(self) -> str:
-        return (f"Ring(B0_muG={self.B0_muG:g}, r_min_kpc={self.r_min_kpc:g}, r_max_kpc={self.r_max_kpc:g}, "
-                f"z_max_kpc={self.z_max_kpc:g})")
-
 
 class LogSpiral(Field):
     """Logarithmic-spiral field ``B = B0_muG (r0/r)(sin p r̂ + cos p φ̂)`` for r_min ≤ r ≤ r_max, |z| ≤ z_max.
@@ -96,10 +92,6 @@ class LogSpiral(Field):
         amp = np.where(on, self.B0_muG * self.r0_kpc / np.where(on, r, 1.0), 0.0)
         p = math.radians(self.pitch_deg)
         return cyl_to_cart(amp * math.sin(p), amp * math.cos(p), np.zeros_like(r), c, s)
-
-    def __repr__(self) -> str:
-        return (f"LogSpiral(B0_muG={self.B0_muG:g}, pitch_deg={self.pitch_deg:g}, r0_kpc={self.r0_kpc:g}, "
-                f"r_min_kpc={self.r_min_kpc:g}, r_max_kpc={self.r_max_kpc:g}, z_max_kpc={self.z_max_kpc:g})")
 
 
 def x_field_cyl(r: np.ndarray, z: np.ndarray, B_X_muG: float, theta0_deg: float, r_xc_kpc: float,
@@ -152,6 +144,3 @@ class XField(Field):
             Br, Bz = x_field_cyl(r, z, self.B_X_muG, self.theta0_deg, self.r_xc_kpc, self.r_x_kpc)
         return cyl_to_cart(Br, np.zeros_like(r), Bz, c, s)
 
-    def __repr__(self) -> str:
-        return (f"XField(B_X_muG={self.B_X_muG:g}, theta0_deg={self.theta0_deg:g}, r_xc_kpc={self.r_xc_kpc:g}, "
-                f"r_x_kpc={self.r_x_kpc:g})")

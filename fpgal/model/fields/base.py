@@ -10,6 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ...core.modelbase import Model
 from ...core.points import as_points  # noqa: F401 - re-exported: fields take positions like the rest
 
 #: Below this magnitude [μG] the field direction is undefined and ``unit_direction`` returns 0.
@@ -50,7 +51,7 @@ def unit_direction(B_muG: np.ndarray, floor_muG: float = B_FLOOR_MUG) -> tuple[n
     return b, zero
 
 
-class Field:
+class Field(Model):
     """Base class of built-in fields: subclasses implement ``_evaluate(xyz) -> B_muG``."""
 
     def __call__(self, xyz_kpc: np.ndarray) -> np.ndarray:
@@ -58,9 +59,6 @@ class Field:
 
     def _evaluate(self, xyz: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}()"
 
 
 class Uniform(Field):
@@ -78,9 +76,6 @@ class Uniform(Field):
 
     def _evaluate(self, xyz: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.B_muG, xyz.shape).copy()
-
-    def __repr__(self) -> str:
-        return f"Uniform(B_muG={tuple(self.B_muG.tolist())})"
 
 
 class RepeatEvaluations:

@@ -81,11 +81,6 @@ class JF12(Field):
         if self.solenoidal:
             self._setup_solenoidal_disk()
 
-    def __repr__(self) -> str:
-        if self.solenoidal:
-            return f"JF12(solenoidal=True, delta_kpc={self.delta_kpc:g}, zs_kpc={self.zs_kpc:g})"
-        return "JF12(solenoidal=False)"
-
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, xyz: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):

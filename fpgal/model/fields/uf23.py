@@ -120,9 +120,6 @@ class UF23(Field):
         self._harmonics = [(p[f"B{m}"], math.cos(m * p[f"phase{m}"] * _DEG), math.sin(m * p[f"phase{m}"] * _DEG))
                            for m in (1, 2, 3) if f"B{m}" in p and model != "spur"]
 
-    def __repr__(self) -> str:
-        return f"UF23(model={self.model!r}, max_radius_kpc={self.max_radius_kpc:g})"
-
     # ------------------------------------------------------------------ evaluation
     def _evaluate(self, xyz: np.ndarray) -> np.ndarray:
         B = np.zeros_like(xyz)
