@@ -210,6 +210,15 @@ def _options(defaults: dict[str, str], user: dict[str, str] | None):
             opts.delValue(key)
 
 
+#: GAMG tuned for strongly anisotropic SPD operators (benchmarks/solve.py, benchmarks/gamg_options.py and
+#: docs/numerics.md; ε = 1e-3, 0.25 kpc Milky Way mesh, UF23: 76 → 51 CG iterations, 40 → 27 s on one
+#: rank): strength threshold 0.01 halved on every coarser level, no aggressive coarsening, three
+#: Chebyshev steps with over-relaxed symmetric SOR (ω = 1.5) on the levels.
+GAMG_DEFAULTS = {"pc_gamg_threshold": "0.01", "pc_gamg_threshold_scale": "0.5", "pc_gamg_aggressive_coarsening": "0",
+                 "mg_levels_ksp_type": "chebyshev", "mg_levels_ksp_max_it": "3",
+                 "mg_levels_pc_type": "sor", "mg_levels_pc_sor_omega": "1.5"}
+
+
 class KrylovSolver:
     """A KSP on the DMDA's communicator; ``solve(A_csr, b_local) -> (x_local, stats)``.
 
@@ -223,14 +232,7 @@ class KrylovSolver:
         self.symmetric = symmetric
         self.defaults = {"ksp_type": "cg" if symmetric else "gmres", "pc_type": "gamg",
                          "ksp_rtol": repr(rtol), "ksp_max_it": str(max_it)}
-        # GAMG tuned for strongly anisotropic SPD operators (benchmarks/solve.py and docs/numerics.md;
-        # ε = 1e-3, 0.25 kpc Milky Way mesh, UF23: 76 → 51 CG iterations, 40 → 27 s on one rank):
-        # strength threshold 0.01 halved on every coarser level, no aggressive coarsening, three
-        # Chebyshev steps with over-relaxed symmetric SOR (ω = 1.5) on the levels.
-        self.defaults.update({"pc_gamg_threshold": "0.01", "pc_gamg_threshold_scale": "0.5",
-                              "pc_gamg_aggressive_coarsening": "0",
-                              "mg_levels_ksp_type": "chebyshev", "mg_levels_ksp_max_it": "3",
-                              "mg_levels_pc_type": "sor", "mg_levels_pc_sor_omega": "1.5"})
+        self.defaults.update(GAMG_DEFAULTS)
         if not symmetric:
             self.defaults["ksp_gmres_restart"] = "100"
         # several ranks cut along z only: the operator is registered for the optional two-colour slab
