@@ -55,7 +55,7 @@ def __getattr__(name: str):
 
 def __dir__() -> list[str]:
     """The public names, the lazily imported ones included (tab completion in notebooks)."""
-    return sorted(set(__all__) | set(globals()))
+    return sorted(set(__all__) | set(globals()) | {n for n in SHORT_NAMES if n not in DEPRECATED})
 
 
 __all__ = ["Grid", "CRDensity", "Box", "Cylinder", "diffusion", "fields", "units", "solve_steady", "sde",
