@@ -50,6 +50,9 @@ def _plain(value: Any) -> Any:
     """A JSON-ready copy of one parameter value (nested models become dicts)."""
     if isinstance(value, Model):
         return value.to_dict()
+    to_dict = getattr(value, "to_dict", None)       # e.g. a transparent wrapper (fields.base.RepeatEvaluations)
+    if callable(to_dict) and not isinstance(value, type):
+        return to_dict()
     if isinstance(value, np.ndarray):
         if value.size > MAX_ARRAY_ELEMENTS:
             digest = hashlib.sha1(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]

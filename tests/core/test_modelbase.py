@@ -165,3 +165,14 @@ def test_a_user_subclass_without_parameters_works():
     v = Vertical()
     assert repr(v) == "Vertical()" and v.parameters() == {} and v.to_dict()["type"].endswith("Vertical")
     np.testing.assert_array_equal(v(POINTS)[:, 2], 1.0)
+
+
+def test_the_study_tensor_records_the_field_behind_its_cache():
+    """The pipeline wraps the field in RepeatEvaluations (a cache); the record names the field itself, so a
+    result file of `fpgal run` rebuilds its tensor (found running the README's first command)."""
+    from fpgal.core.modelbase import models_json
+    from fpgal.model.fields.base import RepeatEvaluations
+    tensor = diffusion.FieldAligned(RepeatEvaluations(fields.UF23("base")), 0.001, diffusion.BrokenPowerLaw(3e28))
+    recorded = json.loads(models_json(tensor=tensor))["tensor"]
+    assert recorded["field"] == {"type": "fpgal.fields.UF23", "model": "base", "max_radius_kpc": 30.0}
+    np.testing.assert_array_equal(model_from_dict(recorded)(POINTS, 1000.0), tensor(POINTS, 1000.0))
