@@ -30,19 +30,21 @@ MAX_ARRAY_ELEMENTS = 64
 
 
 def public_type_name(cls: type) -> str:
-    """``fpgal.model.diffusion.FieldAligned`` → ``"fpgal.diffusion.FieldAligned"`` (the short public name)."""
+    """``fpgal.model.fields.uf23.UF23`` → ``"fpgal.fields.UF23"``: the short public module name
+    (:mod:`fpgal._names`), shortened to the shallowest package below ``fpgal`` that exports the class."""
     from .._names import SHORT_NAMES, DEPRECATED
     module = cls.__module__
     for short, full in SHORT_NAMES.items():
         prefix = f"fpgal.{full}"
         if short not in DEPRECATED and (module == prefix or module.startswith(prefix + ".")):
-            if module == prefix:
-                module = f"fpgal.{short}"
-            elif "." in full:           # a subpackage moved as a whole (fields): keep its submodule path
-                module = f"fpgal.{short}" + module[len(prefix):]
+            module = f"fpgal.{short}{module[len(prefix):]}"
             break
-    if module.startswith("fpgal.fields."):
-        module = "fpgal.fields"        # every built-in field is exported by fpgal.fields
+    parts = module.split(".")
+    if parts[0] == "fpgal":
+        for depth in range(2, len(parts)):
+            package = ".".join(parts[:depth])
+            if getattr(importlib.import_module(package), cls.__name__, None) is cls:
+                return f"{package}.{cls.__qualname__}"
     return f"{module}.{cls.__qualname__}"
 
 
