@@ -171,7 +171,7 @@ def _add_converge(sub) -> None:
     _add_config(p, required=False)
     p.add_argument("--meshes", type=SPACINGS, default=[1.0, 0.5, 0.25], metavar="H1,H2,...",
                    help="cubic cell sizes in kpc, coarse to fine with one ratio (default: 1,0.5,0.25; "
-                   "0.125 kpc is 6.6e6 cells, ≈ 11 GB)")
+                   "0.125 kpc is 6.6e6 cells, ≈ 5 GB)")
     p.add_argument("--out", help="output folder (default: <output_dir>/convergence)")
     _add_np(p)
 

@@ -21,8 +21,9 @@ with ``SOR↓/↑`` the forward/backward sweep (relaxation ω) of the slab's dia
 right-hand side minus its couplings to the other slabs (colour 1's two sweeps run as one symmetric
 sweep, nothing changes between them). The composition is a symmetric (SSOR) preconditioner for the
 two-colour slab ordering, so CG stays valid. On one rank it is PETSc's lexicographic SSOR. Measured
-(ε = 1e-3, 0.25 kpc, fpgal's GAMG settings): 51 CG iterations on 1, 2, 4 and 8 ranks (PCSOR: 51, 60,
-60, 63); 43 against 53 on 2 ranks at 0.5 kpc. Each application costs ~1.45× PCSOR's (21 vs 14.5 ms
+(ε = 1e-3, 0.25 kpc, the first GAMG defaults): 51 CG iterations on 1, 2, 4 and 8 ranks (PCSOR: 51, 60,
+60, 63); 43 against 53 on 2 ranks at 0.5 kpc. With today's fourth-kind Chebyshev(5) smoother on
+0.125 kpc: 53 on 2 ranks against PCSOR's 63 (52 on one rank). Each application costs ~1.45× PCSOR's (21 vs 14.5 ms
 on 2 ranks at 0.25 kpc), which on the 2-core CI machine eats the saved iterations, so it is opt-in.
 
 Use: ``-mg_levels_pc_type python -mg_levels_pc_python_type fpgal.transport.smoother.SlabSSOR``
