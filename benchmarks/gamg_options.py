@@ -43,11 +43,10 @@ def _worker(ops: Path, extra: list[str]) -> None:
     petsc4py.init([sys.argv[0]] + extra)
     from petsc4py import PETSc
 
-    from fpgal.transport.solver import GAMG_DEFAULTS
+    from fpgal.transport.solver import default_options
     comm = PETSc.COMM_WORLD
     opts = PETSc.Options()
-    defaults = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": "1e-10", "ksp_max_it": "2000", **GAMG_DEFAULTS}
-    for key, value in defaults.items():
+    for key, value in default_options().items():
         if not opts.hasName(key):
             opts.setValue(key, value)
     A = _load(PETSc.Mat(), ops / "A.bin", comm)

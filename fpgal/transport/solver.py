@@ -220,6 +220,21 @@ GAMG_DEFAULTS = {"pc_gamg_threshold": "-1", "pc_gamg_aggressive_coarsening": "0"
                  "mg_levels_ksp_type": "chebyshev", "mg_levels_ksp_chebyshev_kind": "opt_fourth",
                  "mg_levels_ksp_max_it": "6", "mg_levels_pc_type": "sor", "mg_levels_pc_sor_omega": "1.65"}
 
+#: The first defaults (until 30 Nov 2026; the baseline of docs/numerics.md's tables), to compare with:
+#: threshold 0.01 halved per level, three classic Chebyshev steps around SSOR(ω = 1.5).
+FIRST_GAMG_OPTIONS = {"pc_gamg_threshold": "0.01", "pc_gamg_threshold_scale": "0.5",
+                      "mg_levels_ksp_chebyshev_kind": "first", "mg_levels_ksp_max_it": "3",
+                      "mg_levels_pc_sor_omega": "1.5"}
+
+
+def default_options(symmetric: bool = True, rtol: float = 1e-10, max_it: int = 2000) -> dict[str, str]:
+    """fpgal's PETSc defaults: CG (SPD) or GMRES(100) with GAMG_DEFAULTS, ``rtol``, ``max_it``."""
+    options = {"ksp_type": "cg" if symmetric else "gmres", "pc_type": "gamg",
+               "ksp_rtol": repr(rtol), "ksp_max_it": str(max_it), **GAMG_DEFAULTS}
+    if not symmetric:
+        options["ksp_gmres_restart"] = "100"
+    return options
+
 
 class KrylovSolver:
     """A KSP on the DMDA's communicator; ``solve(A_csr, b_local) -> (x_local, stats)``.
@@ -232,11 +247,7 @@ class KrylovSolver:
                  rtol: float = 1e-10, max_it: int = 2000):
         self.dgrid = dgrid
         self.symmetric = symmetric
-        self.defaults = {"ksp_type": "cg" if symmetric else "gmres", "pc_type": "gamg",
-                         "ksp_rtol": repr(rtol), "ksp_max_it": str(max_it)}
-        self.defaults.update(GAMG_DEFAULTS)
-        if not symmetric:
-            self.defaults["ksp_gmres_restart"] = "100"
+        self.defaults = default_options(symmetric, rtol, max_it)
         # several ranks cut along z only: the operator is registered for the optional two-colour slab
         # SSOR smoother (smoother.py; -mg_levels_pc_type python -mg_levels_pc_python_type
         # fpgal.transport.smoother.SlabSSOR), which keeps the one-rank CG iteration count on any number

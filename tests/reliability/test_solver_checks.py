@@ -19,15 +19,11 @@ from fpgal.grid import Grid
 from fpgal.sources import GaussianBlob, cell_averages
 from fpgal.transport import SolverDivergedError, solve_steady
 from fpgal.transport import stencil as op
-from fpgal.transport.solver import DistributedGrid, KrylovSolver, accepted_residual
+from fpgal.transport.solver import FIRST_GAMG_OPTIONS, DistributedGrid, KrylovSolver, accepted_residual
 
 GRID = Grid((-3, 3, 12), (-3, 3, 12), (-2, 2, 8), E_GeV=np.array([100.0]))
 SOURCE = GaussianBlob((0, 0, 0), 0.5)
 INDEFINITE = np.diag([1e28, -1e28, 1e28])      # cm²/s: one negative eigenvalue (along y)
-
-
-FIRST_SMOOTHER = {"pc_gamg_threshold": "0.01", "pc_gamg_threshold_scale": "0.5", "mg_levels_ksp_chebyshev_kind": "first",
-                  "mg_levels_ksp_max_it": "3", "mg_levels_pc_sor_omega": "1.5"}
 
 
 def indefinite(xyz, E):
@@ -68,7 +64,7 @@ def test_krylov_refuses_converged_reason_with_large_true_residual():
     The case was found with the first GAMG level smoother (classic Chebyshev(3) around SSOR(1.5),
     graph threshold 0.01), pinned here; under today's defaults the same operator ends in
     DIVERGED_NANORINF, which the reason check refuses by itself."""
-    msg = _solve_indefinite(FIRST_SMOOTHER)
+    msg = _solve_indefinite(FIRST_GAMG_OPTIONS)
     assert "E_GeV=100" in msg
     assert "CONVERGED" in msg and "after 1 iterations" in msg
     assert "true relative residual |b - A x|/|b| = 1.000e+00" in msg
